@@ -1,0 +1,1 @@
+"""Benchmarks: measured side by side with their references, written to BENCHMARKS.md."""

@@ -1,0 +1,1 @@
+"""Anomaly detectors over attendance records and model inputs."""

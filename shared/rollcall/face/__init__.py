@@ -1,0 +1,1 @@
+"""Faces: image decoding and checks, detection, encoding, quality, one-to-one matching."""

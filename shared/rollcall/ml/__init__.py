@@ -1,0 +1,1 @@
+"""Attendance prediction: synthetic history, features, training, evaluation, registry, predictor."""
