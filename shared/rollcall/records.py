@@ -1,0 +1,93 @@
+"""The attendance data every part of Rollcall shares: students, sessions, attendance records.
+
+Face marking writes attendance records, the CSV import and the synthetic generator write them
+too, prediction learns from them and the anomaly scan reads them. These are plain, slotted
+dataclasses (cheap to make by the hundred thousand); the HTTP layer has its own Pydantic models.
+
+Times are timezone-aware UTC datetimes. A record is one student in one session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PRESENT = "present"
+    LATE = "late"
+    ABSENT = "absent"
+    UNCERTAIN = "uncertain"  # a face matched between the confident and uncertain thresholds: for review
+
+
+ATTENDED = frozenset({Status.PRESENT, Status.LATE})
+
+
+class Source(StrEnum):
+    FACE = "face"  # marked from a photo
+    IMPORT = "import"  # CSV import
+    CORRECTION = "correction"  # a teacher's correction (audit-logged)
+    SYNTHETIC = "synthetic"  # the synthetic history generator
+    ROSTER = "roster"  # absent: on the class roster, not seen in any photo of the session
+
+
+@dataclass(frozen=True, slots=True)
+class Student:
+    student_id: str
+    name: str
+    class_ids: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    session_id: str
+    class_id: str
+    starts_at: datetime
+    ends_at: datetime
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceRecord:
+    student_id: str
+    session_id: str
+    class_id: str
+    starts_at: datetime
+    ends_at: datetime
+    status: Status
+    arrived_at: datetime | None = None
+    location: str | None = None
+    source: Source = Source.IMPORT
+    distance: float | None = None  # face distance, when marked from a photo
+    photo_hash: str | None = None
+    marked_by: str | None = None
+    marked_at: datetime | None = field(default=None, compare=False)
+    note: str | None = None
+
+    @property
+    def attended(self) -> bool:
+        return self.status in ATTENDED
+
+    @property
+    def minutes_late(self) -> float | None:
+        """Arrival relative to the start, in minutes (negative: early); None when unknown."""
+        if self.arrived_at is None:
+            return None
+        return (self.arrived_at - self.starts_at).total_seconds() / 60.0
+
+
+def utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (naive values are taken to be UTC)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def iso(value: datetime) -> str:
+    """The canonical text of a time in keys and items: UTC, seconds, 'Z' (sorts as time does)."""
+    return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """An ISO-8601 time (with 'Z' or an offset; naive taken as UTC) as an aware UTC datetime."""
+    return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
