@@ -1,0 +1,263 @@
+"""Sessions and attendance records of one organisation.
+
+Items (``o`` is the organisation; times are ISO-8601 UTC, so they sort as time does)::
+
+    session     pk ORG#o#SESSION#<session>   sk META
+                gsi1 ORG#o#CLASS#<class>#SESSIONS / <starts_at>#<session>
+                gsi2 ORG#o#SESSIONS#<yyyy-mm>       / <starts_at>#<session>
+    attendance  pk ORG#o#SESSION#<session>   sk ATT#<student>
+                gsi1 ORG#o#STUDENT#<student>#ATT    / <starts_at>#<session>
+                gsi2 ORG#o#ATT#<yyyy-mm>            / <starts_at>#<session>#<student>
+
+One item per (session, student): concurrent markings of a session cannot make two records of a
+student. Which write wins is decided by the store, atomically, with a condition on the item:
+
+- ``merge`` (face marking): a photo can only raise a student's status (absent < uncertain <
+  present/late), and never overrides a teacher's correction. Several photos of a session merge:
+  present in any is present.
+- ``replace`` (corrections and imports): the new record is written whatever was there.
+- ``if_absent``: only where there is no record yet (the roster's "absent" for students not seen).
+
+The organisation-wide index (gsi2) is sharded by month so that a time window reads only its
+months and no partition grows without bound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any, Literal
+
+from rollcall.errors import AlreadyExists, ConcurrentUpdate, NotFound
+from rollcall.records import AttendanceRecord, Session, Source, Status, iso, parse_time, utc
+from rollcall.store.records import OrgRecords, check_id
+
+WriteMode = Literal["merge", "replace", "if_absent"]
+
+RANK = {Status.ABSENT: 1, Status.UNCERTAIN: 2, Status.LATE: 3, Status.PRESENT: 3}
+
+
+def month(value: datetime) -> str:
+    return utc(value).strftime("%Y-%m")
+
+
+def months_between(start: datetime, end: datetime) -> list[str]:
+    """Every ``yyyy-mm`` from ``start``'s month to ``end``'s, inclusive."""
+    year, mon = utc(start).year, utc(start).month
+    last = (utc(end).year, utc(end).month)
+    out = []
+    while (year, mon) <= last:
+        out.append(f"{year:04d}-{mon:02d}")
+        year, mon = (year + 1, 1) if mon == 12 else (year, mon + 1)
+    return out
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+class SessionRepo:
+    def __init__(self, records: OrgRecords) -> None:
+        self.records = records
+
+    def _item(self, session: Session, **extra: Any) -> dict[str, Any]:
+        r, start = self.records, iso(session.starts_at)
+        item = {
+            "pk": r.key("SESSION", session.session_id),
+            "sk": "META",
+            "kind": "session",
+            "session_id": session.session_id,
+            "class_id": session.class_id,
+            "starts_at": start,
+            "ends_at": iso(session.ends_at),
+            "gsi1pk": r.key("CLASS", session.class_id, "SESSIONS"),
+            "gsi1sk": f"{start}#{session.session_id}",
+            "gsi2pk": r.key("SESSIONS", month(session.starts_at)),
+            "gsi2sk": f"{start}#{session.session_id}",
+            **extra,
+        }
+        if session.location:
+            item["location"] = session.location
+        return item
+
+    def create(self, session: Session, *, created_by: str, created_at: datetime) -> Session:
+        """Store a new session; AlreadyExists if its id is taken."""
+        check_id(session.session_id, "session_id")
+        check_id(session.class_id, "class_id")
+        item = self._item(session, created_by=created_by, created_at=iso(created_at))
+        if not self.records.put(item, if_absent=True):
+            raise AlreadyExists(f"session {session.session_id} already exists")
+        return session
+
+    def ensure(self, sessions: Iterable[Session], *, created_by: str, created_at: datetime) -> int:
+        """Store the sessions not stored yet (imports); returns how many were new."""
+        new = 0
+        for session in sessions:
+            item = self._item(session, created_by=created_by, created_at=iso(created_at))
+            new += self.records.put(item, if_absent=True)
+        return new
+
+    def get(self, session_id: str) -> Session | None:
+        item = self.records.get(self.records.key("SESSION", check_id(session_id, "session_id")), "META")
+        return session_from_item(item) if item else None
+
+    def require(self, session_id: str) -> Session:
+        session = self.get(session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}", code="SESSION_NOT_FOUND")
+        return session
+
+    def for_class(self, class_id: str, *, since: datetime | None = None, until: datetime | None = None) -> list[Session]:
+        lo = iso(since) if since else ""
+        hi = (iso(until) if until else "9999") + "~"
+        items = self.records.query(
+            self.records.key("CLASS", check_id(class_id, "class_id"), "SESSIONS"), index="gsi1", sk_between=(lo, hi)
+        )
+        return [session_from_item(i) for i in items]
+
+    def between(self, since: datetime, until: datetime) -> list[Session]:
+        lo, hi = iso(since), iso(until) + "~"
+        out: list[Session] = []
+        for m in months_between(since, until):
+            items = self.records.query(self.records.key("SESSIONS", m), index="gsi2", sk_between=(lo, hi))
+            out.extend(session_from_item(i) for i in items)
+        return out
+
+
+def session_from_item(item: dict[str, Any]) -> Session:
+    return Session(
+        session_id=item["session_id"],
+        class_id=item["class_id"],
+        starts_at=parse_time(item["starts_at"]),
+        ends_at=parse_time(item["ends_at"]),
+        location=item.get("location"),
+    )
+
+
+# --- attendance ----------------------------------------------------------------------------------
+
+OPTIONAL_FIELDS = ("location", "distance", "photo_hash", "marked_by", "note")
+
+
+def record_to_item(records: OrgRecords, rec: AttendanceRecord) -> dict[str, Any]:
+    start = iso(rec.starts_at)
+    item: dict[str, Any] = {
+        "pk": records.key("SESSION", rec.session_id),
+        "sk": f"ATT#{rec.student_id}",
+        "kind": "attendance",
+        "student_id": rec.student_id,
+        "session_id": rec.session_id,
+        "class_id": rec.class_id,
+        "starts_at": start,
+        "ends_at": iso(rec.ends_at),
+        "status": rec.status.value,
+        "source": rec.source.value,
+        "rank": RANK[rec.status],
+        "gsi1pk": records.key("STUDENT", rec.student_id, "ATT"),
+        "gsi1sk": f"{start}#{rec.session_id}",
+        "gsi2pk": records.key("ATT", month(rec.starts_at)),
+        "gsi2sk": f"{start}#{rec.session_id}#{rec.student_id}",
+    }
+    if rec.arrived_at is not None:
+        item["arrived_at"] = iso(rec.arrived_at)
+    if rec.marked_at is not None:
+        item["marked_at"] = iso(rec.marked_at)
+    for name in OPTIONAL_FIELDS:
+        value = getattr(rec, name)
+        if value is not None:
+            item[name] = value
+    return item
+
+
+def record_from_item(item: dict[str, Any]) -> AttendanceRecord:
+    return AttendanceRecord(
+        student_id=item["student_id"],
+        session_id=item["session_id"],
+        class_id=item["class_id"],
+        starts_at=parse_time(item["starts_at"]),
+        ends_at=parse_time(item["ends_at"]),
+        status=Status(item["status"]),
+        arrived_at=parse_time(item["arrived_at"]) if item.get("arrived_at") else None,
+        location=item.get("location"),
+        source=Source(item.get("source", Source.IMPORT)),
+        distance=item.get("distance"),
+        photo_hash=item.get("photo_hash"),
+        marked_by=item.get("marked_by"),
+        marked_at=parse_time(item["marked_at"]) if item.get("marked_at") else None,
+        note=item.get("note"),
+    )
+
+
+class AttendanceRepo:
+    def __init__(self, records: OrgRecords) -> None:
+        self.records = records
+
+    def write(self, record: AttendanceRecord, *, mode: WriteMode) -> bool:
+        """Write one record under ``mode`` (see the module doc); False when the store kept the old one."""
+        check_id(record.student_id, "student_id")
+        check_id(record.session_id, "session_id")
+        item = record_to_item(self.records, record)
+        if mode == "replace":
+            return self.records.put(item)
+        if mode == "if_absent":
+            return self.records.put(item, if_absent=True)
+        changes = {k: v for k, v in item.items() if k not in ("pk", "sk")}
+        remove = [name for name in ("arrived_at", *OPTIONAL_FIELDS) if name not in item]
+        try:
+            self.records.update(
+                item["pk"],
+                item["sk"],
+                changes,
+                remove=remove,
+                condition="attribute_not_exists(pk) OR (#rank < :rank AND #source <> :correction)",
+                names={"#rank": "rank", "#source": "source"},
+                values={":rank": item["rank"], ":correction": Source.CORRECTION.value},
+            )
+        except ConcurrentUpdate:
+            return False
+        return True
+
+    def write_many(self, records: Iterable[AttendanceRecord], *, mode: WriteMode) -> int:
+        """Write each record under ``mode``; returns how many were written."""
+        if mode == "replace":
+            return self.records.batch_put(record_to_item(self.records, r) for r in records)
+        return sum(self.write(r, mode=mode) for r in records)
+
+    def get(self, session_id: str, student_id: str) -> AttendanceRecord | None:
+        item = self.records.get(self.records.key("SESSION", session_id), f"ATT#{student_id}", consistent=True)
+        return record_from_item(item) if item else None
+
+    def for_session(self, session_id: str) -> list[AttendanceRecord]:
+        items = self.records.query(
+            self.records.key("SESSION", check_id(session_id, "session_id")), sk_prefix="ATT#", consistent=True
+        )
+        return [record_from_item(i) for i in items]
+
+    def for_student(
+        self, student_id: str, *, since: datetime | None = None, before: datetime | None = None
+    ) -> list[AttendanceRecord]:
+        """A student's records in time order; ``before`` is exclusive (history before a session)."""
+        lo = iso(since) if since else ""
+        hi = iso(before) if before else "9999"
+        items = self.records.query(
+            self.records.key("STUDENT", check_id(student_id, "student_id"), "ATT"), index="gsi1", sk_between=(lo, hi)
+        )
+        return [r for r in map(record_from_item, items) if before is None or r.starts_at < before]
+
+    def between(self, since: datetime, until: datetime) -> Iterator[AttendanceRecord]:
+        """Every record of the organisation whose session starts in [since, until], in time order."""
+        lo, hi = iso(since), iso(until) + "~"
+        for m in months_between(since, until):
+            for item in self.records.query(self.records.key("ATT", m), index="gsi2", sk_between=(lo, hi)):
+                yield record_from_item(item)
+
+    def delete_student(self, student_id: str) -> int:
+        """Erase every attendance record of a student; returns how many."""
+        keys = [
+            (i["pk"], i["sk"])
+            for i in self.records.query(
+                self.records.key("STUDENT", check_id(student_id, "student_id"), "ATT"),
+                index="gsi1",
+                attributes=("pk", "sk"),
+            )
+        ]
+        return self.records.batch_delete(keys)

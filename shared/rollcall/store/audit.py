@@ -1,0 +1,56 @@
+"""The audit log: who changed what, when (teacher corrections, anomaly reviews, erasures, model
+activations). Entries are append-only.
+
+Items::
+
+    entry  pk ORG#o#AUDIT#<yyyy-mm>  sk <at>#<entry id>   gsi1 ORG#o#SUBJECT#<subject> / <at>#<entry id>
+
+``subject`` names the thing changed, e.g. ``attendance:<session>:<student>`` or ``anomaly:<id>``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rollcall.records import iso
+from rollcall.store.records import OrgRecords
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: str
+    actor: str
+    action: str
+    subject: str
+    details: dict[str, Any]
+
+
+class AuditLog:
+    def __init__(self, records: OrgRecords) -> None:
+        self.records = records
+
+    def append(self, *, actor: str, action: str, subject: str, at: datetime, details: dict[str, Any] | None = None) -> AuditEntry:
+        stamp, entry_id = iso(at), uuid.uuid4().hex
+        subject_key = subject.replace("#", "_")
+        self.records.put(
+            {
+                "pk": self.records.key("AUDIT", stamp[:7]),
+                "sk": f"{stamp}#{entry_id}",
+                "kind": "audit",
+                "at": stamp,
+                "actor": actor,
+                "action": action,
+                "subject": subject,
+                "details": details or {},
+                "gsi1pk": self.records.prefix + "SUBJECT#" + subject_key,
+                "gsi1sk": f"{stamp}#{entry_id}",
+            }
+        )
+        return AuditEntry(stamp, actor, action, subject, details or {})
+
+    def for_subject(self, subject: str) -> list[AuditEntry]:
+        items = self.records.query(self.records.prefix + "SUBJECT#" + subject.replace("#", "_"), index="gsi1")
+        return [AuditEntry(i["at"], i["actor"], i["action"], i["subject"], i.get("details", {})) for i in items]

@@ -1,0 +1,95 @@
+"""Students and class rosters of one organisation.
+
+Items::
+
+    student  pk ORG#o#STUDENT#<student>  sk PROFILE        gsi1 ORG#o#STUDENTS / <student>
+    member   pk ORG#o#CLASS#<class>      sk STUDENT#<student>
+
+A student's other items (faces, predictions) share the student partition, so erasing a student
+is a query of one partition plus its attendance (see AttendanceRepo.delete_student).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rollcall.errors import AlreadyExists, NotFound
+from rollcall.records import Student, iso, parse_time
+from rollcall.store.records import OrgRecords, check_id
+
+
+class RosterRepo:
+    def __init__(self, records: OrgRecords) -> None:
+        self.records = records
+
+    def _profile_key(self, student_id: str) -> tuple[str, str]:
+        return self.records.key("STUDENT", check_id(student_id, "student_id")), "PROFILE"
+
+    def create(self, student: Student, *, created_by: str, created_at: datetime) -> Student:
+        """Store a new student and its class memberships; AlreadyExists if the id is taken."""
+        for class_id in student.class_ids:
+            check_id(class_id, "class_id")
+        pk, sk = self._profile_key(student.student_id)
+        item = {
+            "pk": pk,
+            "sk": sk,
+            "kind": "student",
+            "student_id": student.student_id,
+            "name": student.name,
+            "class_ids": list(student.class_ids),
+            "created_by": created_by,
+            "created_at": iso(created_at),
+            "gsi1pk": self.records.key("STUDENTS"),
+            "gsi1sk": student.student_id,
+        }
+        if not self.records.put(item, if_absent=True):
+            raise AlreadyExists(f"student {student.student_id} already exists", code="STUDENT_EXISTS")
+        self.records.batch_put(self._member_item(c, student.student_id) for c in student.class_ids)
+        return Student(student.student_id, student.name, tuple(student.class_ids), created_at)
+
+    def ensure_members(self, pairs: set[tuple[str, str]]) -> int:
+        """Record (class_id, student_id) memberships (imports: idempotent); returns the count."""
+        return self.records.batch_put(self._member_item(c, s) for c, s in sorted(pairs))
+
+    def _member_item(self, class_id: str, student_id: str) -> dict[str, Any]:
+        return {
+            "pk": self.records.key("CLASS", check_id(class_id, "class_id")),
+            "sk": f"STUDENT#{check_id(student_id, 'student_id')}",
+            "kind": "member",
+            "class_id": class_id,
+            "student_id": student_id,
+        }
+
+    def get(self, student_id: str) -> Student | None:
+        item = self.records.get(*self._profile_key(student_id), consistent=True)
+        if item is None:
+            return None
+        created = item.get("created_at")
+        return Student(item["student_id"], item["name"], tuple(item.get("class_ids", ())), parse_time(created) if created else None)
+
+    def require(self, student_id: str) -> Student:
+        student = self.get(student_id)
+        if student is None:
+            raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND")
+        return student
+
+    def all(self) -> list[Student]:
+        items = self.records.query(self.records.key("STUDENTS"), index="gsi1")
+        return [Student(i["student_id"], i["name"], tuple(i.get("class_ids", ()))) for i in items]
+
+    def members(self, class_id: str) -> list[str]:
+        """The ids of the students of a class."""
+        items = self.records.query(self.records.key("CLASS", check_id(class_id, "class_id")), sk_prefix="STUDENT#")
+        return [i["student_id"] for i in items]
+
+    def delete(self, student_id: str) -> bool:
+        """Remove a student's profile and memberships; False if there was no such student."""
+        student = self.get(student_id)
+        if student is None:
+            return False
+        self.records.batch_delete(
+            [(self.records.key("CLASS", c), f"STUDENT#{student_id}") for c in student.class_ids]
+        )
+        self.records.delete(*self._profile_key(student_id))
+        return True

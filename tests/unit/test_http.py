@@ -1,0 +1,170 @@
+"""The HTTP layer every function shares: error bodies, status mapping, request ids, dispatch."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from fastapi import APIRouter
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from rollcall import errors
+from rollcall.auth import issue_token
+from rollcall.handlers import make_handler, trigger_of
+from rollcall.http import Staff, create_app
+from rollcall.settings import FunctionSettings
+
+SECRET = "a-local-test-secret-of-at-least-32-characters"
+SETTINGS = FunctionSettings(
+    stage="test", records_table="t-records", auth_issuer="iss", auth_audience="aud", auth_hs256_secret=SECRET
+)
+TOKEN = issue_token(secret=SECRET, sub="alice", org="demo", role="teacher", issuer="iss", audience="aud")
+AUTH = {"authorization": f"Bearer {TOKEN}"}
+
+
+class Photo(BaseModel):
+    image_base64: str
+    count: int
+
+
+router = APIRouter()
+
+
+@router.post("/v1/photos")
+def upload(body: Photo, who: Staff) -> dict[str, int]:
+    return {"count": body.count}
+
+
+@router.get("/v1/boom")
+def boom(who: Staff) -> None:
+    raise RuntimeError("secret internals")
+
+
+@router.get("/v1/no-face")
+def no_face(who: Staff) -> None:
+    raise errors.NoFace("no face was found in the photo")
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    return TestClient(create_app("test", routers=[router], settings=SETTINGS), raise_server_exceptions=False)
+
+
+def test_domain_error_gets_its_status_code_and_body(client: TestClient) -> None:
+    response = client.get("/v1/no-face", headers=AUTH | {"x-request-id": "req-42"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "unprocessable",
+        "code": "NO_FACE",
+        "detail": "no face was found in the photo",
+        "request_id": "req-42",
+    }
+    assert response.headers["x-request-id"] == "req-42"
+
+
+def test_validation_error_never_echoes_the_input(client: TestClient) -> None:
+    # Given a body whose photo field is fine but whose count is not a number
+    photo = "SECRET-PHOTO-BYTES" * 10
+    response = client.post("/v1/photos", headers=AUTH, json={"image_base64": photo, "count": "many"})
+    # Then 422 names the field, and the photo is not in the answer
+    assert response.status_code == 422
+    body = response.json()
+    assert body["code"] == "VALIDATION_ERROR"
+    assert body["detail"]["problems"][0]["loc"] == ["body", "count"]
+    assert "SECRET-PHOTO" not in response.text and "many" not in response.text
+
+
+def test_malformed_json_is_a_4xx(client: TestClient) -> None:
+    response = client.post("/v1/photos", headers=AUTH | {"content-type": "application/json"}, content=b"{not json")
+    assert response.status_code == 422
+    assert response.json()["code"] == "VALIDATION_ERROR"
+
+
+def test_unexpected_error_is_a_500_without_internals(client: TestClient) -> None:
+    response = client.get("/v1/boom", headers=AUTH)
+    assert response.status_code == 500
+    body = response.json()
+    assert body["code"] == "INTERNAL_ERROR"
+    assert body["request_id"]
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+
+
+def test_unknown_route_and_wrong_method(client: TestClient) -> None:
+    assert client.get("/v1/nowhere").json()["code"] == "ROUTE_NOT_FOUND"
+    response = client.delete("/v1/photos", headers=AUTH)
+    assert (response.status_code, response.json()["code"]) == (405, "METHOD_NOT_ALLOWED")
+
+
+def test_every_category_has_a_status() -> None:
+    # Given every error class, Then its status comes from its category, and codes are unique
+    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.RollcallError)]
+    by_code: dict[str, type] = {}
+    for cls in classes:
+        status = cls().status
+        assert 400 <= status <= 599
+        if cls not in errors.STATUS_BY_CATEGORY:
+            assert by_code.setdefault(cls.code, cls) is cls, f"{cls.code} used twice"
+    assert errors.DuplicateFace().status == 409
+    assert errors.ImageTooLarge().status == 413
+    assert errors.UnsupportedImage().status == 415
+    assert errors.WrongOrganisation().status == 403
+
+
+# --- the Lambda entry ----------------------------------------------------------------------------
+
+
+class Context:
+    function_name = "test-fn"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:test-fn"
+    aws_request_id = "lambda-req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def http_event(method: str, path: str, headers: dict[str, str], body: str | None = None) -> dict[str, Any]:
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "local",
+            "domainName": "localhost",
+            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "requestId": "apigw-req-7",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": "24/Nov/2026:10:00:00 +0000",
+            "timeEpoch": 1795514400000,
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def test_handler_serves_api_gateway_v2_events_with_the_gateway_request_id() -> None:
+    handler = make_handler(http=create_app("test", routers=[router], settings=SETTINGS))
+    body = json.dumps({"image_base64": "x", "count": 3})
+    response = handler(http_event("POST", "/v1/photos", AUTH | {"content-type": "application/json"}, body), Context())
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"count": 3}
+    refused = handler(http_event("GET", "/v1/me", {}), Context())
+    assert refused["statusCode"] == 401
+    assert json.loads(refused["body"])["request_id"] == "apigw-req-7"
+
+
+def test_handler_refuses_triggers_it_does_not_have() -> None:
+    handler = make_handler(http=create_app("test", settings=SETTINGS))
+    scheduled = {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    assert trigger_of(scheduled) == "schedule"
+    with pytest.raises(errors.InvalidInput):
+        handler(scheduled, Context())
+    with pytest.raises(errors.InvalidInput):
+        trigger_of({"hello": "world"})
