@@ -191,11 +191,13 @@ class OrgRecords:
         condition: str | None = None,
         values: Mapping[str, Any] | None = None,
         names: Mapping[str, str] | None = None,
+        set_expression: str | None = None,
     ) -> dict[str, Any]:
         """Set ``changes`` (and remove ``remove``) on one item; returns the item after the update.
 
         ``condition`` is a DynamoDB condition expression over ``values`` (``:name`` placeholders)
-        and ``names`` (``#name``); a failed condition raises ConcurrentUpdate.
+        and ``names`` (``#name``); a failed condition raises ConcurrentUpdate. ``set_expression``
+        adds a raw SET clause (counters: ``n = if_not_exists(n, :zero) + :one``).
         """
         self._check_key(pk)
         for name in KEY_ATTRIBUTES:
@@ -208,6 +210,8 @@ class OrgRecords:
             attr_names[f"#u{i}"] = field
             attr_values[f":u{i}"] = to_attr(value)
             sets.append(f"#u{i} = :u{i}")
+        if set_expression:
+            sets.append(set_expression)
         removes = []
         for i, field in enumerate(remove):
             attr_names[f"#r{i}"] = field
