@@ -14,12 +14,12 @@ from typing import TextIO
 
 class Console:
     def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
+        self.stream = stream  # None: sys.stdout at the time of writing
         self._lock = threading.Lock()
 
     def _write(self, line: str) -> None:
         with self._lock:
-            stream = self._stream or sys.stdout
+            stream = self.stream or sys.stdout
             stream.write(line + "\n")
             stream.flush()
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -39,19 +40,8 @@ class Aws:
     credentials: dict[str, str]
 
     def client(self, service: str) -> Any:
-        import boto3
-        from botocore.config import Config
-
-        session: Any = boto3.session.Session()  # Any: the stubs want a literal service name
-        return session.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=self.region,
-            aws_access_key_id=self.credentials["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.credentials["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=self.credentials.get("AWS_SESSION_TOKEN"),
-            config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
-        )
+        """A client for ``service`` at this endpoint, made once (boto3 clients are thread-safe)."""
+        return _client(service, self.endpoint, self.region, tuple(sorted(self.credentials.items())))
 
     def account_id(self) -> str:
         if self.embedded:
@@ -99,6 +89,24 @@ class Emulator:
         self._server.stop()
         if inner is not None:
             inner.server_close()
+
+
+@functools.cache
+def _client(service: str, endpoint: str, region: str, credentials: tuple[tuple[str, str], ...]) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    keys = dict(credentials)
+    session: Any = boto3.session.Session()  # Any: the stubs want a literal service name
+    return session.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+        aws_session_token=keys.get("AWS_SESSION_TOKEN"),
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
+    )
 
 
 def listening(port: int, host: str = HOST) -> bool:
