@@ -39,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     except LocalError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        return 130
     return status
 
 

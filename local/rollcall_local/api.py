@@ -97,9 +97,9 @@ class ApiServer:
             return _json(200, self.openapi.document())
         if request.method == "GET" and request.raw_path == "/docs":
             return Response(200, [("content-type", "text/html; charset=utf-8")], self.openapi.docs_page())
-        preflight = self.cors.preflight(request) if self.cors else None
-        response = preflight or self._route(request)
-        return self.cors.decorate(request, response) if self.cors else response
+        if self.cors is None:
+            return self._route(request)
+        return self.cors.preflight(request) or self.cors.decorate(request, self._route(request))
 
     def _route(self, request: Request) -> Response:
         found = self.router.match(request.method, request.raw_path)

@@ -32,6 +32,7 @@ from typing import Any, Literal
 from rollcall_local.template import Function
 
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
+STDERR = 2  # the file descriptor, whatever sys.stderr has become
 INIT_SECONDS = 10  # Lambda's init phase limit; a longer function timeout extends it, as on Lambda
 
 Status = Literal["ok", "error", "timeout"]
@@ -67,7 +68,7 @@ class Worker:
         reply_read, reply_write = os.pipe()
         with contextlib.ExitStack() as stack:
             stack.callback(os.close, reply_write)
-            output = stack.enter_context(log.open("ab")) if log else sys.stderr.fileno()
+            output = stack.enter_context(log.open("ab")) if log else STDERR
             self.process = subprocess.Popen(
                 [sys.executable, "-I", "-S", str(BOOTSTRAP), str(reply_write), json.dumps(path)],
                 stdin=subprocess.PIPE,
@@ -140,12 +141,14 @@ class Worker:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            readable, _, _ = select.select([self._reply], [], [], remaining)
-            if readable:
-                chunk = os.read(self._reply, 1 << 20)
-                if not chunk:
-                    raise EOFError
-                self._buffer += chunk
+            try:
+                readable, _, _ = select.select([self._reply], [], [], remaining)
+                chunk = os.read(self._reply, 1 << 20) if readable else None
+            except (OSError, ValueError):  # the pipe was closed: the worker is being ended
+                raise EOFError from None
+            if chunk == b"":
+                raise EOFError
+            self._buffer += chunk or b""
         line, _, self._buffer = self._buffer.partition(b"\n")
         message: dict[str, Any] = json.loads(line)
         return message
@@ -224,6 +227,9 @@ class Pool:
     def _run(self, event: Any) -> Result:
         with self._lock:
             worker = self._idle.pop() if self._idle else None
+            while worker is not None and not worker.alive:  # ended while idle (killed, out of memory)
+                self._all.discard(worker)
+                worker = self._idle.pop() if self._idle else None
         if worker is None:
             worker = self._spawn(self.function)
             with self._lock:

@@ -98,7 +98,7 @@ class Scheduler:
 
     def _fire_async(self, schedule: Schedule) -> None:
         future = self.invoker.submit(schedule.function, self.event(schedule))
-        future.add_done_callback(lambda done: self._report(schedule, done.result()))
+        future.add_done_callback(lambda done: done.cancelled() or self._report(schedule, done.result()))
 
     def _report(self, schedule: Schedule, result: Result) -> None:
         trigger = f"schedule {schedule.logical_id}"

@@ -31,6 +31,8 @@ from rollcall_local.template import Function, Physical, Template, pseudo_paramet
 def load_template(
     config: LocalConfig, *, account_id: str = EMULATOR_ACCOUNT, region: str | None = None
 ) -> Template:
+    if not config.template_path.is_file():
+        raise LocalError(f"no template at {config.template_path}: run `make build`")
     samconfig = config.samconfig()
     doc = load_yaml(config.template_path)
     overrides = dict(samconfig.parameter_overrides)
@@ -71,6 +73,8 @@ class Session:
         self.template = template
         self.physical = physical
         self.functions: dict[str, Function] = template.functions(physical)
+        for function in self.functions.values():
+            check_runtime(function)  # fail at start, not at the first request
         self.runtime = runtime_dir(config.runtime_dir)
         self.restored: state.Counts | None = None
 
@@ -124,7 +128,6 @@ class Session:
 
     def spawn(self, function: Function, log: Path | None = None) -> Worker:
         """A new worker of ``function``; its output is appended to ``log`` (None: stderr)."""
-        check_runtime(function)
         environment = lambda_environment(function, self.aws, self.runtime)
         return Worker(function, environment, sys_path(function, self.runtime), log)
 

@@ -8,7 +8,8 @@ What Lambda's event source mapping does, for one poller per mapping:
 - on an error or a timeout nothing is deleted: the messages come back after the queue's
   visibility timeout, and the queue's RedrivePolicy (applied by the emulator) moves a message
   to its dead-letter queue after ``maxReceiveCount`` receives.
-Polls are long polls of one second, so that stopping is quick.
+Polls are long polls of one second, so that stopping is quick; a batch received as the stack
+stops is made visible again rather than delivered.
 """
 
 from __future__ import annotations
@@ -118,7 +119,9 @@ class SqsPoller:
         while not self._stop.is_set():
             try:
                 batch = self._receive_batch()
-                if batch:
+                if batch and self._stop.is_set():
+                    self._release(batch)  # visible again, so that the state saved on stop has them
+                elif batch:
                     self.deliver(batch)
             except Exception as e:  # the emulator restarting, a network error: say so, go on
                 if not self._stop.is_set():
@@ -140,6 +143,14 @@ class SqsPoller:
             if batch and time.monotonic() >= window_ends:
                 break
         return batch
+
+    def _release(self, batch: list[dict[str, Any]]) -> None:
+        for start in range(0, len(batch), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(batch[start : start + 10])
+            ]
+            self.sqs.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
 
     def deliver(self, batch: list[dict[str, Any]]) -> Result:
         """Invoke the function with ``batch`` and delete what the outcome says to delete."""

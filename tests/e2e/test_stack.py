@@ -131,6 +131,17 @@ def test_the_merged_openapi_document_has_the_routed_paths(stack: LocalStack) -> 
     assert "swagger-ui" in httpx.get(f"{stack.api_url}/docs", timeout=30).text
 
 
+def test_cors_preflights_are_answered_from_the_templates_configuration(stack: LocalStack) -> None:
+    headers = {"origin": "http://localhost:5173", "access-control-request-method": "GET"}
+
+    response = httpx.options(f"{stack.api_url}/v1/me", headers=headers, timeout=30)
+
+    assert response.status_code == 204
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert response.headers["access-control-max-age"] == "600"
+    assert "authorization" in response.headers["access-control-allow-headers"]
+
+
 def test_data_survives_a_restart_and_the_stack_stops_cleanly(stack: LocalStack) -> None:
     # Given an item written straight into the records table at the emulator's endpoint
     dynamodb = boto3.client("dynamodb", endpoint_url=stack.endpoint, region_name="us-east-1")

@@ -262,3 +262,11 @@ def test_schedules_are_rules_in_eventbridge_and_a_disabled_one_is_not_timed(fixt
         "TickFunctionTick",
         "TickFunctionNightly",
     }
+
+
+def test_a_response_json_cannot_hold_is_a_marshal_error(fixture_stack: Stack) -> None:
+    result = invoke(fixture_stack, "ProbeFunction", {"unserialisable": True})
+
+    assert result.status == "error"
+    assert result.payload["errorType"] == "Runtime.MarshalError"
+    assert result.payload["errorMessage"].startswith("Unable to marshal response:")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 from rollcall_local import state
 from rollcall_local.config import LocalConfig
+from rollcall_local.emulator import Emulator
 from rollcall_local.session import Session
+
+from tests.integration.runtime.helpers import free_port
 
 ITEM = {"pk": {"S": "row"}, "blob": {"B": b"\x00\xffbytes"}, "nested": {"M": {"list": {"L": [{"N": "1"}]}}}}
 
@@ -50,3 +56,24 @@ def test_reset_forgets_the_saved_state(fixture_config: LocalConfig) -> None:
         assert (
             session.aws.client("dynamodb").scan(TableName=session.physical.refs["EventsTable"])["Items"] == []
         )
+
+
+def test_with_aws_endpoint_url_the_session_uses_it_and_keeps_no_state(
+    fixture_config: LocalConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an endpoint of our own (as LocalStack would be) named by AWS_ENDPOINT_URL
+    endpoint = Emulator(free_port())
+    endpoint.start()
+    try:
+        config = dataclasses.replace(fixture_config, external_endpoint=endpoint.endpoint)
+
+        # When a session opens and closes there
+        with Session.open(config, must_own=True) as session:
+            # Then it starts no emulator, provisions there, and neither restores nor saves state
+            assert session.emulator is None
+            assert session.aws.endpoint == endpoint.endpoint
+            assert session.aws.client("sqs").get_queue_url(QueueName="runtime-fixture-JobsQueue")["QueueUrl"]
+            assert session.restored is None
+        assert session.close() is None
+    finally:
+        endpoint.stop()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from rollcall_local.apigw import Router, http_response
+from rollcall_local.apigw import Cors, Request, Response, Router, http_response
 from rollcall_local.cron import ScheduleError, parse
 from rollcall_local.devauth import render_event
 from rollcall_local.invoke import Result
@@ -165,3 +165,34 @@ def test_token_placeholders_are_replaced_everywhere_in_an_event() -> None:
     rendered = render_event(event, lambda role, org, sub: f"<{role}/{org}/{sub}>")
 
     assert rendered == {"headers": {"authorization": "Bearer <teacher/demo/alice>"}, "list": ["<admin/x/y>"]}
+
+
+def test_cors_preflights_are_answered_and_responses_decorated_as_the_http_api_configures() -> None:
+    cors = Cors(
+        origins=("https://app.example",), methods=("GET", "POST"), headers=("authorization",), max_age=600
+    )
+    preflight = Request(
+        "OPTIONS",
+        "/v1/me",
+        "",
+        [("Origin", "https://app.example"), ("Access-Control-Request-Method", "GET")],
+        b"",
+    )
+
+    answer = cors.preflight(preflight)
+    decorated = cors.decorate(preflight, Response(200))
+    foreign = cors.decorate(
+        Request("GET", "/v1/me", "", [("Origin", "https://evil.example")], b""), Response(200)
+    )
+
+    assert answer is not None
+    assert answer.status == 204
+    assert dict(answer.headers) == {
+        "access-control-allow-origin": "https://app.example",
+        "access-control-allow-methods": "GET,POST",
+        "access-control-allow-headers": "authorization",
+        "access-control-max-age": "600",
+    }
+    assert ("access-control-allow-origin", "https://app.example") in decorated.headers
+    assert foreign.headers == []
+    assert cors.preflight(Request("OPTIONS", "/v1/me", "", [], b"")) is None  # not a preflight: routed
