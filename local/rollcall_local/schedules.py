@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import uuid
+from concurrent.futures import Future
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -97,8 +98,11 @@ class Scheduler:
         return result
 
     def _fire_async(self, schedule: Schedule) -> None:
-        future = self.invoker.submit(schedule.function, self.event(schedule))
-        future.add_done_callback(lambda done: done.cancelled() or self._report(schedule, done.result()))
+        def report(done: Future[Result]) -> None:
+            if not done.cancelled():  # cancelled: the stack stopped first
+                self._report(schedule, done.result())
+
+        self.invoker.submit(schedule.function, self.event(schedule)).add_done_callback(report)
 
     def _report(self, schedule: Schedule, result: Result) -> None:
         trigger = f"schedule {schedule.logical_id}"
