@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from concurrent.futures import Future
 from collections.abc import Mapping
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
 
