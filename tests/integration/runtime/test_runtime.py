@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
+import re
 import sys
 import time
 from concurrent.futures import wait
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from rollcall_local.api import CONTROL_HEADER
+from rollcall_local.console import Console
+from rollcall_local.schedules import Scheduler
 from rollcall_local.stack import Stack
 
 from tests.integration.runtime.helpers import wait_for
@@ -270,3 +274,43 @@ def test_a_response_json_cannot_hold_is_a_marshal_error(fixture_stack: Stack) ->
     assert result.status == "error"
     assert result.payload["errorType"] == "Runtime.MarshalError"
     assert result.payload["errorMessage"].startswith("Unable to marshal response:")
+
+
+class EverySecondAndAHalf:
+    """A schedule expression due 1.5 s after each firing (real ones are a minute at the least)."""
+
+    def next_after(self, after: datetime, anchor: datetime) -> datetime:
+        return after + timedelta(seconds=1.5)
+
+
+def test_the_scheduler_fires_on_time_again_and_again_until_stopped(fixture_stack: Stack) -> None:
+    # Given a scheduler of the Tick schedule, due every 1.5 s
+    session = fixture_stack.session
+    console = Console(io.StringIO())
+    tick = session.template.schedules(session.physical)["TickFunctionTick"]
+    scheduler = Scheduler(
+        {tick.logical_id: tick},
+        session.physical,
+        fixture_stack.invoker,
+        console,
+        account_id="123456789012",
+        region="us-east-1",
+    )
+    scheduler.expressions[tick.logical_id] = EverySecondAndAHalf()
+
+    # When it runs
+    scheduler.start()
+    try:
+        fired = wait_for(
+            lambda: len(re.findall(r"schedule TickFunctionTick +ok", console.stream.getvalue())) >= 2,  # type: ignore[union-attr]
+            timeout=15,
+            what="two firings",
+        )
+    finally:
+        scheduler.stop()
+
+    # Then it fired each time, and no more after it stopped
+    assert fired
+    count = console.stream.getvalue().count("schedule TickFunctionTick")  # type: ignore[union-attr]
+    time.sleep(2)
+    assert console.stream.getvalue().count("schedule TickFunctionTick") == count  # type: ignore[union-attr]
