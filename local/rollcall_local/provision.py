@@ -11,7 +11,8 @@ What is applied, per type (the rest of a resource's properties is not emulated):
 
 :func:`planned` gives the physical ids the stack's resources get (the names are deterministic:
 the template's names, else ``<stack>-<LogicalId>``); :func:`provision` creates them and returns
-those ids with what only the service knows (queue URLs).
+those ids with what only the service knows (queue URLs); :func:`existing` finds them in a stack
+another process provisioned.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from rollcall_local.cfn import referenced_ids
 from rollcall_local.emulator import Aws
+from rollcall_local.errors import LocalError
 from rollcall_local.template import (
     BUCKET,
     FUNCTION,
@@ -96,6 +98,20 @@ def provision(template: Template, aws: Aws) -> Physical:
         if schedule.input is not None:
             target["Input"] = schedule.input
         events.put_targets(Rule=schedule.name, Targets=[target])
+    return physical
+
+
+def existing(template: Template, aws: Aws) -> Physical:
+    """The physical ids of the stack another process provisioned there (a ``make run`` going on)."""
+    physical = planned(template)
+    sqs = aws.client("sqs")
+    for logical_id in template.resources_of(QUEUE):
+        name = physical.attribute(logical_id, "QueueName")
+        try:
+            url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        except sqs.exceptions.QueueDoesNotExist:
+            raise LocalError(f"{aws.endpoint} has no queue {name}: is it another stack's emulator?") from None
+        physical.set(logical_id, url, QueueUrl=url)
     return physical
 
 

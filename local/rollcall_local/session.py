@@ -4,6 +4,7 @@
 local JWT secret as ``JwtSecret``) and pseudo-parameters. :class:`Session` adds the AWS side:
 
     with Session.open(config) as session:      # endpoint, provisioning, saved state restored
+                                               # (beside a running stack: its emulator, as it is)
         session.invoke_once("PredictFunction", event)
                                                # on exit: state saved, emulator stopped
 
@@ -87,7 +88,8 @@ class Session:
         aws, emulator = connect(config, must_own=must_own)
         try:
             template = load_template(config, account_id=aws.account_id(), region=aws.region)
-            physical = provision.provision(template, aws)
+            shared = aws.embedded and emulator is None  # the emulator of a `make run` going on
+            physical = provision.existing(template, aws) if shared else provision.provision(template, aws)
             session = cls(config, aws, emulator, template, physical)
             if session.owns_state:
                 session.restored = state.restore(aws, template, physical, config.state_dir)

@@ -159,3 +159,25 @@ def test_reset_forgets_the_saved_state(project: LocalConfig, capsys: pytest.Capt
     assert not project.state_dir.exists()
     assert main(["reset"]) == 0
     assert "no saved state" in capsys.readouterr().out
+
+
+def test_invoke_beside_a_running_stack_uses_its_emulator_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, fixture_stack: Stack, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # Given a running stack, and an SQS event for its batch function
+    use(monkeypatch, fixture_stack.session.config)
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps({"Records": [{"messageId": "m-1", "body": "one-shot", "eventSource": "aws:sqs"}]})
+    )
+
+    # When `make invoke` runs the function once
+    assert main(["invoke", "BatchFunction", "--event", str(event)]) == 0
+
+    # Then the function wrote into the running stack's table
+    assert json.loads(capfd.readouterr().out) == {"batchItemFailures": []}
+    session = fixture_stack.session
+    item = session.aws.client("dynamodb").get_item(
+        TableName=session.physical.refs["EventsTable"], Key={"pk": {"S": "sqs#one-shot"}}
+    )
+    assert "Item" in item
