@@ -1,0 +1,167 @@
+"""Provisioning the real built template (.aws-sam/build, from `make build`) on a fresh moto server."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rollcall_local.config import LocalConfig
+from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
+from rollcall_local.provision import provision, queue_attributes
+from rollcall_local.session import load_template
+from rollcall_local.template import BUCKET, QUEUE, TABLE, Physical, Template
+
+from tests.integration.runtime.helpers import free_port
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[Aws]:
+    emulator = Emulator(free_port())
+    emulator.start()
+    try:
+        yield Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
+    finally:
+        emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    config = LocalConfig.from_env({"ROLLCALL_LOCAL_DIR": str(tmp_path_factory.mktemp("local"))})
+    if not config.built_template.is_file():
+        pytest.fail(f"{config.built_template} is missing: run `make build` (make test does)")
+    return load_template(config)
+
+
+@pytest.fixture(scope="module")
+def physical(template: Template, aws: Aws) -> Physical:
+    return provision(template, aws)
+
+
+def test_every_table_has_its_keys_indexes_ttl_recovery_and_encryption(
+    template: Template, aws: Aws, physical: Physical
+) -> None:
+    dynamodb = aws.client("dynamodb")
+    tables = template.resources_of(TABLE)
+    assert {"RecordsTable", "ModelRegistryTable", "IdempotencyTable"} <= set(tables)
+    for logical_id, raw in tables.items():
+        props = template.resolve(raw, physical)
+        name = physical.refs[logical_id]
+        assert name == props["TableName"]
+
+        table = dynamodb.describe_table(TableName=name)["Table"]
+        assert table["KeySchema"] == props["KeySchema"], logical_id
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        assert _index_keys(table.get("GlobalSecondaryIndexes")) == _index_keys(
+            props.get("GlobalSecondaryIndexes")
+        )
+        assert table["SSEDescription"]["Status"] == "ENABLED"
+        ttl = dynamodb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        if "TimeToLiveSpecification" in props:
+            assert ttl == {
+                "TimeToLiveStatus": "ENABLED",
+                "AttributeName": props["TimeToLiveSpecification"]["AttributeName"],
+            }
+        backups = dynamodb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        pitr = backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"]
+        wanted = (props.get("PointInTimeRecoverySpecification") or {}).get(
+            "PointInTimeRecoveryEnabled", False
+        )
+        assert pitr == ("ENABLED" if wanted else "DISABLED"), logical_id
+    records = dynamodb.describe_table(TableName=physical.refs["RecordsTable"])["Table"]
+    assert sorted(i["IndexName"] for i in records["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2"]
+    assert dynamodb.describe_time_to_live(TableName="rollcall-local-records")["TimeToLiveDescription"] == {
+        "TimeToLiveStatus": "ENABLED",
+        "AttributeName": "expires_at",
+    }
+
+
+def _index_keys(indexes: list[dict[str, Any]] | None) -> dict[str, Any]:
+    return {index["IndexName"]: index["KeySchema"] for index in indexes or []}
+
+
+def test_every_bucket_is_versioned_encrypted_and_private(
+    template: Template, aws: Aws, physical: Physical
+) -> None:
+    s3 = aws.client("s3")
+    buckets = template.resources_of(BUCKET)
+    assert set(buckets) == {"ModelBucket"}
+    assert physical.refs["ModelBucket"] == "rollcall-local-models-123456789012-us-east-1"
+    for logical_id in buckets:
+        name = physical.refs[logical_id]
+        assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
+        rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+        assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+        assert block == dict.fromkeys(
+            ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
+        )
+        lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+        assert lifecycle[0]["ID"] == "expire-old-versions"
+        assert lifecycle[0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+
+
+def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(
+    template: Template, aws: Aws, physical: Physical
+) -> None:
+    sqs = aws.client("sqs")
+    queues = template.resources_of(QUEUE)
+    assert set(queues) == {"TrainingQueue", "TrainingDeadLetterQueue", "AlertQueue", "AlertDeadLetterQueue"}
+    for logical_id, raw in queues.items():
+        url = physical.refs[logical_id]
+        actual = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert actual["QueueArn"] == physical.attribute(logical_id, "Arn")
+        for key, value in queue_attributes(template.resolve(raw, physical)).items():
+            if key != "RedrivePolicy":
+                assert actual[key] == value, (logical_id, key)
+    for source, dlq in (
+        ("TrainingQueue", "rollcall-local-training-dlq"),
+        ("AlertQueue", "rollcall-local-alerts-dlq"),
+    ):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=physical.refs[source], AttributeNames=["RedrivePolicy"]
+        )
+        policy = json.loads(attributes["Attributes"]["RedrivePolicy"])
+        assert policy == {
+            "deadLetterTargetArn": f"arn:aws:sqs:us-east-1:123456789012:{dlq}",
+            "maxReceiveCount": 3,
+        }
+    training = sqs.get_queue_attributes(QueueUrl=physical.refs["TrainingQueue"], AttributeNames=["All"])
+    assert training["Attributes"]["VisibilityTimeout"] == "5400"
+
+
+def test_every_schedule_is_a_rule_with_its_expression_targeting_its_function(
+    template: Template, aws: Aws, physical: Physical
+) -> None:
+    events = aws.client("events")
+    schedules = template.schedules(physical)
+    assert {s.logical_id: s.expression for s in schedules.values()} == {
+        "TrainFunctionWeeklyRetrain": "cron(0 3 ? * MON *)",
+        "TrainFunctionDailyRetention": "cron(30 3 * * ? *)",
+        "AnomalyScanFunctionScanSchedule": "rate(6 hours)",
+    }
+    for schedule in schedules.values():
+        rule = events.describe_rule(Name=schedule.name)
+        assert (rule["ScheduleExpression"], rule["State"]) == (schedule.expression, "ENABLED")
+        targets = events.list_targets_by_rule(Rule=schedule.name)["Targets"]
+        assert [t["Arn"] for t in targets] == [
+            f"arn:aws:lambda:us-east-1:123456789012:function:{schedule.function}"
+        ]
+    assert events.describe_rule(Name="rollcall-local-anomaly-scan")["Arn"] == physical.attribute(
+        "AnomalyScanFunctionScanSchedule", "Arn"
+    )
+
+
+def test_provisioning_again_changes_nothing(template: Template, aws: Aws, physical: Physical) -> None:
+    # Given a provisioned stack with data in it
+    dynamodb = aws.client("dynamodb")
+    table = physical.refs["RecordsTable"]
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": "ORG#demo"}, "sk": {"S": "KEEP"}})
+
+    # When the same template is provisioned again
+    again = provision(template, aws)
+
+    # Then the ids are the same and the data is still there
+    assert again.refs == physical.refs
+    assert dynamodb.get_item(TableName=table, Key={"pk": {"S": "ORG#demo"}, "sk": {"S": "KEEP"}}).get("Item")

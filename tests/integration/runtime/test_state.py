@@ -1,0 +1,79 @@
+"""The embedded emulator's data survives a stop and a start (saved under .local/state), until reset."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from rollcall_local import state
+from rollcall_local.config import LocalConfig
+from rollcall_local.emulator import Emulator
+from rollcall_local.session import Session
+
+from tests.integration.runtime.helpers import free_port
+
+ITEM = {"pk": {"S": "row"}, "blob": {"B": b"\x00\xffbytes"}, "nested": {"M": {"list": {"L": [{"N": "1"}]}}}}
+
+
+def test_objects_items_and_messages_are_restored_after_a_restart(fixture_config: LocalConfig) -> None:
+    # Given a session with an object, an item (with binary values) and a queued message
+    with Session.open(fixture_config, must_own=True) as first:
+        refs = first.physical.refs
+        s3, dynamodb, sqs = (first.aws.client(s) for s in ("s3", "dynamodb", "sqs"))
+        s3.put_object(Bucket=refs["UploadsBucket"], Key="a/b.txt", Body=b"content", ContentType="text/plain")
+        dynamodb.put_item(TableName=refs["EventsTable"], Item=ITEM)
+        sqs.send_message(
+            QueueUrl=refs["JobsDeadLetterQueue"],
+            MessageBody="kept",
+            MessageAttributes={"kind": {"DataType": "String", "StringValue": "test"}},
+        )
+    # When it stops (state saved, emulator gone) and a new one starts
+    with Session.open(fixture_config, must_own=True) as second:
+        refs = second.physical.refs
+        s3, dynamodb, sqs = (second.aws.client(s) for s in ("s3", "dynamodb", "sqs"))
+
+        # Then everything is back
+        assert second.restored == state.Counts(objects=1, items=1, messages=1)
+        obj = s3.get_object(Bucket=refs["UploadsBucket"], Key="a/b.txt")
+        assert (obj["Body"].read(), obj["ContentType"]) == (b"content", "text/plain")
+        assert dynamodb.get_item(TableName=refs["EventsTable"], Key={"pk": {"S": "row"}})["Item"] == ITEM
+        (message,) = sqs.receive_message(QueueUrl=refs["JobsDeadLetterQueue"], MessageAttributeNames=["All"])[
+            "Messages"
+        ]
+        assert message["Body"] == "kept"
+        assert message["MessageAttributes"]["kind"]["StringValue"] == "test"
+
+
+def test_reset_forgets_the_saved_state(fixture_config: LocalConfig) -> None:
+    with Session.open(fixture_config, must_own=True) as session:
+        session.aws.client("dynamodb").put_item(TableName=session.physical.refs["EventsTable"], Item=ITEM)
+    assert fixture_config.state_dir.is_dir()
+
+    assert state.reset(fixture_config.state_dir)
+
+    with Session.open(fixture_config, must_own=True) as session:
+        assert session.restored == state.Counts()
+        assert (
+            session.aws.client("dynamodb").scan(TableName=session.physical.refs["EventsTable"])["Items"] == []
+        )
+
+
+def test_with_aws_endpoint_url_the_session_uses_it_and_keeps_no_state(
+    fixture_config: LocalConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an endpoint of our own (as LocalStack would be) named by AWS_ENDPOINT_URL
+    endpoint = Emulator(free_port())
+    endpoint.start()
+    try:
+        config = dataclasses.replace(fixture_config, external_endpoint=endpoint.endpoint)
+
+        # When a session opens and closes there
+        with Session.open(config, must_own=True) as session:
+            # Then it starts no emulator, provisions there, and neither restores nor saves state
+            assert session.emulator is None
+            assert session.aws.endpoint == endpoint.endpoint
+            assert session.aws.client("sqs").get_queue_url(QueueName="runtime-fixture-JobsQueue")["QueueUrl"]
+            assert session.restored is None
+        assert session.close() is None
+    finally:
+        endpoint.stop()
