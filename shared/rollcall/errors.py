@@ -122,7 +122,7 @@ def status_for(error: RollcallError) -> int:
     """The HTTP status of an error: the first category found in its class's MRO."""
     for cls in type(error).__mro__:
         if cls in STATUS_BY_CATEGORY:
-            return STATUS_BY_CATEGORY[cls]  # type: ignore[index]
+            return STATUS_BY_CATEGORY[cls]
     return 500
 
 

@@ -91,8 +91,10 @@ def sqs_batch(record_handler: Callable[[SQSRecord], Any]) -> Part:
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def consume(event: Event, context: Any) -> dict[str, Any]:
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+        return dict(
+            process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
         )
 
     return consume

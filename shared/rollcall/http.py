@@ -104,7 +104,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            logger.exception("unhandled error", extra={"path": scope.get("path"), "method": scope.get("method")})
+            logger.exception(
+                "unhandled error", extra={"path": scope.get("path"), "method": scope.get("method")}
+            )
             if not started:
                 response = error_response(RollcallError("an unexpected error occurred; quote the request id"))
                 await response(scope, receive, send_with_id)
@@ -195,7 +197,9 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
-        return error_response(NotFound(f"no route for {request.method} {request.url.path}", code="ROUTE_NOT_FOUND"))
+        return error_response(
+            NotFound(f"no route for {request.method} {request.url.path}", code="ROUTE_NOT_FOUND")
+        )
     if exc.status_code == 405:
         return error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
     error = RollcallError(str(exc.detail), code=f"HTTP_{exc.status_code}")

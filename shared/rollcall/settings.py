@@ -10,7 +10,7 @@ Field ``records_table`` is read from ``RECORDS_TABLE`` (names are case-insensiti
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Self
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
@@ -88,7 +88,7 @@ def load_settings[S: FunctionSettings](cls: type[S]) -> S:
         raise ConfigurationError({"settings": cls.__name__, "problems": problems}) from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def cached_settings[S: FunctionSettings](cls: type[S]) -> S:
     """:func:`load_settings` once per container (per class)."""
     return load_settings(cls)

@@ -19,7 +19,6 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from jwt import PyJWKClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-
 from rollcall.auth import TokenVerifier, issue_token
 from rollcall.http import AdminOnly, Staff, create_app
 from rollcall.settings import FunctionSettings
@@ -86,7 +85,15 @@ def jwks_client() -> TestClient:
 
 def claims(**overrides: Any) -> dict[str, Any]:
     now = int(time.time())
-    base = {"sub": "alice", "org": "demo", "role": "teacher", "iss": ISS, "aud": AUD, "iat": now, "exp": now + 600}
+    base = {
+        "sub": "alice",
+        "org": "demo",
+        "role": "teacher",
+        "iss": ISS,
+        "aud": AUD,
+        "iat": now,
+        "exp": now + 600,
+    }
     return {k: v for k, v in (base | overrides).items() if v is not None}
 
 
@@ -188,7 +195,9 @@ def test_other_organisation_on_an_org_scoped_route(hs_client: TestClient) -> Non
     # Given a valid token of organisation "demo", When it addresses organisation "other"
     assert_refused(get(hs_client, "/v1/orgs/other", hs256()), 403, "WRONG_ORGANISATION")
     # ... and through the organisation header on any route
-    response = hs_client.get("/v1/me", headers={"authorization": f"Bearer {hs256()}", "x-rollcall-org": "other"})
+    response = hs_client.get(
+        "/v1/me", headers={"authorization": f"Bearer {hs256()}", "x-rollcall-org": "other"}
+    )
     assert (response.status_code, response.json()["code"]) == (403, "WRONG_ORGANISATION")
     # Then its own organisation is fine
     assert get(hs_client, "/v1/orgs/demo", hs256())[0] == 200
@@ -280,7 +289,12 @@ def test_missing_resource_names_fail_at_start_naming_the_variable() -> None:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RECORDS_TABLE", raising=False)
-        for name, value in {"STAGE": "test", "AUTH_ISSUER": ISS, "AUTH_AUDIENCE": AUD, "AUTH_HS256_SECRET": SECRET}.items():
+        for name, value in {
+            "STAGE": "test",
+            "AUTH_ISSUER": ISS,
+            "AUTH_AUDIENCE": AUD,
+            "AUTH_HS256_SECRET": SECRET,
+        }.items():
             mp.setenv(name, value)
         with pytest.raises(ConfigurationError) as refused:
             load_settings(FunctionSettings)

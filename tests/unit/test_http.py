@@ -9,7 +9,6 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
-
 from rollcall import errors
 from rollcall.auth import issue_token
 from rollcall.handlers import make_handler, trigger_of
@@ -77,7 +76,9 @@ def test_validation_error_never_echoes_the_input(client: TestClient) -> None:
 
 
 def test_malformed_json_is_a_4xx(client: TestClient) -> None:
-    response = client.post("/v1/photos", headers=AUTH | {"content-type": "application/json"}, content=b"{not json")
+    response = client.post(
+        "/v1/photos", headers=AUTH | {"content-type": "application/json"}, content=b"{not json"
+    )
     assert response.status_code == 422
     assert response.json()["code"] == "VALIDATION_ERROR"
 
@@ -99,7 +100,9 @@ def test_unknown_route_and_wrong_method(client: TestClient) -> None:
 
 def test_every_category_has_a_status() -> None:
     # Given every error class, Then its status comes from its category, and codes are unique
-    classes = [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.RollcallError)]
+    classes = [
+        c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.RollcallError)
+    ]
     by_code: dict[str, type] = {}
     for cls in classes:
         status = cls().status
@@ -137,7 +140,13 @@ def http_event(method: str, path: str, headers: dict[str, str], body: str | None
             "accountId": "123456789012",
             "apiId": "local",
             "domainName": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "t"},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "t",
+            },
             "requestId": "apigw-req-7",
             "routeKey": f"{method} {path}",
             "stage": "$default",
@@ -152,7 +161,9 @@ def http_event(method: str, path: str, headers: dict[str, str], body: str | None
 def test_handler_serves_api_gateway_v2_events_with_the_gateway_request_id() -> None:
     handler = make_handler(http=create_app("test", routers=[router], settings=SETTINGS))
     body = json.dumps({"image_base64": "x", "count": 3})
-    response = handler(http_event("POST", "/v1/photos", AUTH | {"content-type": "application/json"}, body), Context())
+    response = handler(
+        http_event("POST", "/v1/photos", AUTH | {"content-type": "application/json"}, body), Context()
+    )
     assert response["statusCode"] == 200
     assert json.loads(response["body"]) == {"count": 3}
     refused = handler(http_event("GET", "/v1/me", {}), Context())
@@ -162,7 +173,13 @@ def test_handler_serves_api_gateway_v2_events_with_the_gateway_request_id() -> N
 
 def test_handler_refuses_triggers_it_does_not_have() -> None:
     handler = make_handler(http=create_app("test", settings=SETTINGS))
-    scheduled = {"version": "0", "id": "e1", "detail-type": "Scheduled Event", "source": "aws.events", "detail": {}}
+    scheduled = {
+        "version": "0",
+        "id": "e1",
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "detail": {},
+    }
     assert trigger_of(scheduled) == "schedule"
     with pytest.raises(errors.InvalidInput):
         handler(scheduled, Context())

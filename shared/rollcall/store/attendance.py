@@ -106,11 +106,15 @@ class SessionRepo:
             raise NotFound(f"no session {session_id}", code="SESSION_NOT_FOUND")
         return session
 
-    def for_class(self, class_id: str, *, since: datetime | None = None, until: datetime | None = None) -> list[Session]:
-        lo = iso(since) if since else ""
+    def for_class(
+        self, class_id: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Session]:
+        lo = iso(since) if since else "0"
         hi = (iso(until) if until else "9999") + "~"
         items = self.records.query(
-            self.records.key("CLASS", check_id(class_id, "class_id"), "SESSIONS"), index="gsi1", sk_between=(lo, hi)
+            self.records.key("CLASS", check_id(class_id, "class_id"), "SESSIONS"),
+            index="gsi1",
+            sk_between=(lo, hi),
         )
         return [session_from_item(i) for i in items]
 
@@ -236,10 +240,12 @@ class AttendanceRepo:
         self, student_id: str, *, since: datetime | None = None, before: datetime | None = None
     ) -> list[AttendanceRecord]:
         """A student's records in time order; ``before`` is exclusive (history before a session)."""
-        lo = iso(since) if since else ""
+        lo = iso(since) if since else "0"
         hi = iso(before) if before else "9999"
         items = self.records.query(
-            self.records.key("STUDENT", check_id(student_id, "student_id"), "ATT"), index="gsi1", sk_between=(lo, hi)
+            self.records.key("STUDENT", check_id(student_id, "student_id"), "ATT"),
+            index="gsi1",
+            sk_between=(lo, hi),
         )
         return [r for r in map(record_from_item, items) if before is None or r.starts_at < before]
 

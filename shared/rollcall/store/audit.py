@@ -32,7 +32,9 @@ class AuditLog:
     def __init__(self, records: OrgRecords) -> None:
         self.records = records
 
-    def append(self, *, actor: str, action: str, subject: str, at: datetime, details: dict[str, Any] | None = None) -> AuditEntry:
+    def append(
+        self, *, actor: str, action: str, subject: str, at: datetime, details: dict[str, Any] | None = None
+    ) -> AuditEntry:
         stamp, entry_id = iso(at), uuid.uuid4().hex
         subject_key = subject.replace("#", "_")
         self.records.put(
@@ -53,4 +55,6 @@ class AuditLog:
 
     def for_subject(self, subject: str) -> list[AuditEntry]:
         items = self.records.query(self.records.prefix + "SUBJECT#" + subject.replace("#", "_"), index="gsi1")
-        return [AuditEntry(i["at"], i["actor"], i["action"], i["subject"], i.get("details", {})) for i in items]
+        return [
+            AuditEntry(i["at"], i["actor"], i["action"], i["subject"], i.get("details", {})) for i in items
+        ]

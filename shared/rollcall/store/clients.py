@@ -44,9 +44,8 @@ def client(service: str) -> Any:
                 read_timeout=20,
                 max_pool_connections=32,
             )
-            found = boto3.session.Session().client(
-                service, endpoint_url=key[1], region_name=key[2], config=config
-            )
+            session: Any = boto3.session.Session()
+            found = session.client(service, endpoint_url=key[1], region_name=key[2], config=config)
             _clients[key] = found
     return found
 

@@ -78,7 +78,9 @@ class FaceRepo:
             raise ValueError("an embedding has 128 dimensions")
         pk = self._student_pk(student_id)
         self._change_count(pk, +1, max_faces=max_faces, student_id=student_id)
-        face = StoredFace(uuid.uuid4().hex[:16], student_id, box, quality, photo_hash, iso(created_at), created_by)
+        face = StoredFace(
+            uuid.uuid4().hex[:16], student_id, box, quality, photo_hash, iso(created_at), created_by
+        )
         item = {
             "pk": pk,
             "sk": f"FACE#{face.face_id}",
@@ -101,7 +103,9 @@ class FaceRepo:
             raise
         return face
 
-    def _change_count(self, pk: str, delta: int, *, max_faces: int | None = None, student_id: str = "") -> None:
+    def _change_count(
+        self, pk: str, delta: int, *, max_faces: int | None = None, student_id: str = ""
+    ) -> None:
         if delta > 0:
             condition = "attribute_exists(pk) AND (attribute_not_exists(face_count) OR face_count < :max)"
             values = {":max": max_faces, ":zero": 0, ":delta": delta}
@@ -123,13 +127,13 @@ class FaceRepo:
                 raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND") from None
             raise FaceLimit(f"student {student_id} already has {max_faces} faces; delete one first") from None
 
-    def list(self, student_id: str) -> list[StoredFace]:
+    def of_student(self, student_id: str) -> list[StoredFace]:
         items = self.records.query(self._student_pk(student_id), sk_prefix="FACE#", consistent=True)
         return [_face(i) for i in items]
 
     def find_by_photo(self, student_id: str, photo_hash: str) -> StoredFace | None:
         """The face already enrolled from this exact photo, if any (a retried enrolment)."""
-        return next((f for f in self.list(student_id) if f.photo_hash == photo_hash), None)
+        return next((f for f in self.of_student(student_id) if f.photo_hash == photo_hash), None)
 
     def delete(self, student_id: str, face_id: str) -> bool:
         pk = self._student_pk(student_id)
@@ -141,7 +145,9 @@ class FaceRepo:
     def delete_all(self, student_id: str) -> int:
         """Erase every face of a student; returns how many."""
         pk = self._student_pk(student_id)
-        keys = [(i["pk"], i["sk"]) for i in self.records.query(pk, sk_prefix="FACE#", attributes=("pk", "sk"))]
+        keys = [
+            (i["pk"], i["sk"]) for i in self.records.query(pk, sk_prefix="FACE#", attributes=("pk", "sk"))
+        ]
         return self.records.batch_delete(keys)
 
     def gallery(self, student_ids: set[str] | None = None) -> tuple[list[str], np.ndarray]:
@@ -156,5 +162,9 @@ class FaceRepo:
             if student_ids is None or item["student_id"] in student_ids:
                 labels.append(item["student_id"])
                 rows.append(item["embedding"])
-        matrix = np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(rows), 128) if rows else np.empty((0, 128), "f4")
+        matrix = (
+            np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(rows), 128)
+            if rows
+            else np.empty((0, 128), "f4")
+        )
         return labels, matrix.astype(np.float32, copy=False)

@@ -69,7 +69,7 @@ def _number(text: str) -> int | float:
 
 
 def from_attr(attr: Mapping[str, Any]) -> Any:
-    (kind, value), = attr.items()
+    ((kind, value),) = attr.items()
     if kind == "S":
         return value
     if kind == "N":
@@ -107,7 +107,9 @@ def from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 def check_id(value: str, what: str = "id") -> str:
     """Ids go inside keys: letters, digits, ``_ . -``; 1 to 64 characters."""
     if not isinstance(value, str) or not ID_PATTERN.match(value):
-        raise InvalidInput(f"{what} must be 1-64 characters of letters, digits, '_', '.', '-'", code="INVALID_ID")
+        raise InvalidInput(
+            f"{what} must be 1-64 characters of letters, digits, '_', '.', '-'", code="INVALID_ID"
+        )
     return value
 
 
@@ -217,10 +219,12 @@ class OrgRecords:
             attr_names[f"#r{i}"] = field
             removes.append(f"#r{i}")
         expression = " ".join(
-            part for part in (
+            part
+            for part in (
                 "SET " + ", ".join(sets) if sets else "",
                 "REMOVE " + ", ".join(removes) if removes else "",
-            ) if part
+            )
+            if part
         )
         kwargs: dict[str, Any] = {
             "Key": to_item({"pk": pk, "sk": sk}),
@@ -239,7 +243,9 @@ class OrgRecords:
     def delete(self, pk: str, sk: str) -> dict[str, Any] | None:
         """Delete one item; returns it as it was, or None if there was none."""
         self._check_key(pk)
-        response = self._call("delete_item", "delete record", Key=to_item({"pk": pk, "sk": sk}), ReturnValues="ALL_OLD")
+        response = self._call(
+            "delete_item", "delete record", Key=to_item({"pk": pk, "sk": sk}), ReturnValues="ALL_OLD"
+        )
         old = response.get("Attributes")
         return from_item(old) if old else None
 
@@ -277,7 +283,9 @@ class OrgRecords:
 
     def get(self, pk: str, sk: str, *, consistent: bool = False) -> dict[str, Any] | None:
         self._check_key(pk)
-        response = self._call("get_item", "read record", Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=consistent)
+        response = self._call(
+            "get_item", "read record", Key=to_item({"pk": pk, "sk": sk}), ConsistentRead=consistent
+        )
         item = response.get("Item")
         return from_item(item) if item else None
 
@@ -356,7 +364,9 @@ class OrgDirectory:
         try:
             self.client.put_item(
                 TableName=self.table,
-                Item=to_item({"pk": DIRECTORY_PK, "sk": f"ORG#{org}", "org": org, "registered_at": int(time.time())}),
+                Item=to_item(
+                    {"pk": DIRECTORY_PK, "sk": f"ORG#{org}", "org": org, "registered_at": int(time.time())}
+                ),
                 ConditionExpression="attribute_not_exists(pk)",
             )
         except Exception as e:

@@ -66,7 +66,12 @@ class RosterRepo:
         if item is None:
             return None
         created = item.get("created_at")
-        return Student(item["student_id"], item["name"], tuple(item.get("class_ids", ())), parse_time(created) if created else None)
+        return Student(
+            item["student_id"],
+            item["name"],
+            tuple(item.get("class_ids", ())),
+            parse_time(created) if created else None,
+        )
 
     def require(self, student_id: str) -> Student:
         student = self.get(student_id)
@@ -80,7 +85,9 @@ class RosterRepo:
 
     def members(self, class_id: str) -> list[str]:
         """The ids of the students of a class."""
-        items = self.records.query(self.records.key("CLASS", check_id(class_id, "class_id")), sk_prefix="STUDENT#")
+        items = self.records.query(
+            self.records.key("CLASS", check_id(class_id, "class_id")), sk_prefix="STUDENT#"
+        )
         return [i["student_id"] for i in items]
 
     def delete(self, student_id: str) -> bool:

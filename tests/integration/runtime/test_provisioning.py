@@ -3,40 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from rollcall_local.config import LocalConfig
-from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
+from rollcall_local.emulator import Aws
 from rollcall_local.provision import provision, queue_attributes
-from rollcall_local.session import load_template
 from rollcall_local.template import BUCKET, QUEUE, TABLE, Physical, Template
-
-from tests.integration.runtime.helpers import free_port
-
-
-@pytest.fixture(scope="module")
-def aws() -> Iterator[Aws]:
-    emulator = Emulator(free_port())
-    emulator.start()
-    try:
-        yield Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
-    finally:
-        emulator.stop()
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    config = LocalConfig.from_env({"ROLLCALL_LOCAL_DIR": str(tmp_path_factory.mktemp("local"))})
-    if not config.built_template.is_file():
-        pytest.fail(f"{config.built_template} is missing: run `make build` (make test does)")
-    return load_template(config)
-
-
-@pytest.fixture(scope="module")
-def physical(template: Template, aws: Aws) -> Physical:
-    return provision(template, aws)
 
 
 def test_every_table_has_its_keys_indexes_ttl_recovery_and_encryption(
