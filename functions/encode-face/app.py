@@ -1,9 +1,10 @@
-"""encode-face: enrols students' faces."""
+"""encode-face: students and their enrolled faces."""
 
+from rollcall.api import faces, students
 from rollcall.handlers import make_handler
 from rollcall.http import create_app
 from rollcall.settings import EncodeFaceSettings, load_settings
 
 settings = load_settings(EncodeFaceSettings)
-app = create_app("encode-face", settings=settings)
+app = create_app("encode-face", routers=[students.router, faces.router], settings=settings)
 handler = make_handler(http=app)

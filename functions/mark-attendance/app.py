@@ -1,9 +1,10 @@
-"""mark-attendance: marks attendance from classroom photos."""
+"""mark-attendance: sessions, marking attendance from classroom photos, the register, corrections."""
 
+from rollcall.api import marking, sessions
 from rollcall.handlers import make_handler
 from rollcall.http import create_app
 from rollcall.settings import MarkAttendanceSettings, load_settings
 
 settings = load_settings(MarkAttendanceSettings)
-app = create_app("mark-attendance", settings=settings)
+app = create_app("mark-attendance", routers=[sessions.router, marking.router], settings=settings)
 handler = make_handler(http=app)

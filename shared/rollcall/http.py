@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextvars
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -233,12 +233,3 @@ def create_app(
     for router in routers:
         app.include_router(router)
     return app
-
-
-def settings_of[S: FunctionSettings](request: Request, cls: type[S]) -> S:
-    settings = request.app.state.settings
-    assert isinstance(settings, cls)
-    return settings
-
-
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]

@@ -1,0 +1,27 @@
+"""What routes need besides the principal: the organisation's store view, settings, the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import Request
+
+from rollcall.auth import Principal
+from rollcall.settings import FunctionSettings
+from rollcall.store.records import OrgRecords
+
+
+def settings_of[S: FunctionSettings](request: Request, cls: type[S]) -> S:
+    settings = request.app.state.settings
+    if not isinstance(settings, cls):
+        raise TypeError(f"this app was built with {type(settings).__name__}, not {cls.__name__}")
+    return settings
+
+
+def records_of(request: Request, who: Principal) -> OrgRecords:
+    """The records table as the caller's organisation sees it (and only it)."""
+    return OrgRecords(who.org, request.app.state.settings.records_table)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,83 @@
+"""Students: creation, lookup, and erasure (the right to be forgotten).
+
+Everything Rollcall keeps about one student lives in the student's partition
+(``ORG#o#STUDENT#<id>``: profile, faces, predictions, ...), in the attendance items of the
+sessions they were in, and in their class memberships. Erasure removes all three and counts
+what it removed by kind, so the answer says exactly what was erased. The audit log keeps that an
+erasure happened (who, when, the counts), not what was erased.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from datetime import datetime
+
+from rollcall.auth import Principal
+from rollcall.records import Student
+from rollcall.store.attendance import AttendanceRepo
+from rollcall.store.audit import AuditLog
+from rollcall.store.records import OrgDirectory, OrgRecords, check_id
+from rollcall.store.roster import RosterRepo
+
+# How erased item kinds are named in the answer.
+ERASED_AS = {"face": "faces", "prediction": "predictions", "student": "profile"}
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:40] or "student"
+
+
+def create_student(
+    records: OrgRecords,
+    who: Principal,
+    *,
+    name: str,
+    class_ids: list[str],
+    student_id: str | None,
+    now: datetime,
+) -> Student:
+    """A new student of the caller's organisation (the id is generated when not given)."""
+    sid = check_id(student_id, "student_id") if student_id else new_id(slug(name))
+    student = RosterRepo(records).create(
+        Student(sid, name.strip(), tuple(dict.fromkeys(class_ids))), created_by=who.sub, created_at=now
+    )
+    OrgDirectory(records.table, client=records.client).register(records.org)
+    return student
+
+
+def face_count(records: OrgRecords, student_id: str) -> int:
+    item = records.get(records.key("STUDENT", check_id(student_id, "student_id")), "PROFILE")
+    return int(item.get("face_count", 0)) if item else 0
+
+
+def erase_student(records: OrgRecords, who: Principal, student_id: str, *, now: datetime) -> dict[str, int]:
+    """Erase a student and everything about them; the counts of what was erased, by kind."""
+    roster = RosterRepo(records)
+    student = roster.require(student_id)
+    pk = records.key("STUDENT", student.student_id)
+    items = list(records.query(pk, attributes=("pk", "sk", "kind")))
+    erased: Counter[str] = Counter(ERASED_AS.get(i.get("kind", ""), i.get("kind") or "other") for i in items)
+    # The profile goes last: an erasure cut short is finished by calling it again.
+    erased["attendance_records"] = AttendanceRepo(records).delete_student(student.student_id)
+    records.batch_delete((i["pk"], i["sk"]) for i in items if i["sk"] != "PROFILE")
+    erased["class_memberships"] = len(student.class_ids)
+    roster.delete(student.student_id)
+    counts = {
+        k: erased.get(k, 0)
+        for k in ("profile", "faces", "attendance_records", "predictions", "class_memberships")
+    }
+    counts |= {k: v for k, v in erased.items() if k not in counts}
+    AuditLog(records).append(
+        actor=who.sub,
+        action="student.erased",
+        subject=f"student:{student.student_id}",
+        at=now,
+        details=counts,
+    )
+    return counts
