@@ -45,7 +45,93 @@ class FunctionSettings(BaseSettings):
 
 
 class FaceSettings(FunctionSettings):
-    """Settings shared by the two face functions (thresholds, detector)."""
+    """Settings shared by the two face functions (thresholds, detector), read from ``FACE_*``.
+
+    The defaults are the measured ones (see rollcall.face and BENCHMARKS.md); every field can be
+    changed per stage in the template without a code change.
+    """
+
+    # Matching: Euclidean distance between 128-d dlib embeddings (dlib's own threshold is 0.6).
+    face_confident_threshold: float = Field(
+        default=0.5, gt=0, lt=2, description="a face within this distance of a student is marked present"
+    )
+    face_uncertain_threshold: float = Field(
+        default=0.6,
+        gt=0,
+        lt=2,
+        description="within this distance (and beyond the confident one) a face is 'uncertain', for review; "
+        "beyond it the face is unknown",
+    )
+
+    # Decoding.
+    face_max_image_bytes: int = Field(
+        default=5 * 1024 * 1024, gt=0, description="largest decoded upload (5 MB, as Rekognition)"
+    )
+    face_max_pixels: int = Field(
+        default=40_000_000,
+        gt=0,
+        description="decompression-bomb guard: a photo declaring more pixels in its header is refused "
+        "before decoding (IMAGE_TOO_LARGE)",
+    )
+    face_max_side: int = Field(
+        default=4096,
+        ge=256,
+        description="photos with a longer side are downscaled to it before detection (boxes are reported in "
+        "the original photo's pixels); 4096 keeps a 12 MP phone photo at full resolution",
+    )
+
+    # Detection: dlib's HOG detector (80x80 window: faces from about 80 px without upsampling).
+    face_upsample_max_pixels: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="photos of at most this many pixels are upsampled before detection, so that faces "
+        "down to about 40 px are found (at 4x the pixels); larger photos are scanned at their own size",
+    )
+    face_upsample_times: int = Field(
+        default=1,
+        ge=0,
+        le=2,
+        description="how many times small photos are upsampled (each time doubles the sides)",
+    )
+    face_detect_threshold: float = Field(
+        default=0.0,
+        ge=-1,
+        le=1,
+        description="added to the HOG detector's threshold: below 0 finds more faces and more false ones",
+    )
+
+    # Enrolment quality.
+    face_min_face_px: int = Field(
+        default=80, ge=20, description="enrolment refuses a face whose box side is smaller (FACE_TOO_SMALL)"
+    )
+    face_blur_threshold: float = Field(
+        default=15.0,
+        ge=0,
+        description="enrolment refuses a face whose sharpness (variance of the Laplacian of the aligned "
+        "face) is lower (LOW_QUALITY); portraits measure 76 and more, obama.jpg blurred (radius 4) 11",
+    )
+    face_max_faces_per_student: int = Field(
+        default=10, ge=1, le=100, description="embeddings kept per student (FACE_LIMIT beyond)"
+    )
+
+    # Encoding.
+    face_num_jitters: int = Field(
+        default=1,
+        ge=1,
+        le=100,
+        description="1 encodes each face once; N > 1 averages N randomly jittered copies (with dlib's own "
+        "encoder, about N x 75 ms per face: slower, slightly more stable)",
+    )
+    face_models_dir: str = Field(
+        default="",
+        description="folder with the dlib model files; empty: the installed face_recognition_models package",
+    )
+
+    @model_validator(mode="after")
+    def _thresholds_ordered(self) -> Self:
+        if self.face_uncertain_threshold < self.face_confident_threshold:
+            raise ValueError("FACE_UNCERTAIN_THRESHOLD must be at least FACE_CONFIDENT_THRESHOLD")
+        return self
 
 
 class EncodeFaceSettings(FaceSettings):

@@ -1,0 +1,186 @@
+"""The face operations the two functions call: enrol one face, analyse a photo, mark its faces.
+
+- :func:`enrol` (encode-face): exactly one good face, or NO_FACE, MULTIPLE_FACES,
+  FACE_TOO_SMALL, LOW_QUALITY (and the decoding errors of :mod:`rollcall.face.image`); then
+  :func:`ensure_not_duplicate` against the organisation's other students (DUPLICATE_FACE).
+- :func:`analyse` (mark-attendance): every face of a photo with its box, embedding and quality;
+  a photo with no face is a valid, empty analysis. :func:`mark` then matches them one-to-one
+  to a :class:`~rollcall.face.match.Gallery` of the session's students.
+
+Boxes are in the photo's own upright pixels. Timings (milliseconds) say where the time went:
+decode, detect, encode (landmarks, alignment, network, quality). Models load once per process
+on first use (:func:`rollcall.face.models.get_models`); pass ``models`` to use others.
+Nothing here logs or keeps a photo or an embedding.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rollcall.errors import DuplicateFace, MultipleFaces, NoFace
+from rollcall.face.detect import Box, Detection, detect_faces
+from rollcall.face.encode import encode, face_chips
+from rollcall.face.image import DecodedImage, decode_image
+from rollcall.face.match import FaceStatus, Gallery, match_faces
+from rollcall.face.models import Models, get_models
+from rollcall.face.quality import FaceQuality, assess, check_sharpness, check_size
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from rollcall.settings import FaceSettings
+
+
+@dataclass(frozen=True)
+class AnalysedFace:
+    box: Box
+    quality: FaceQuality
+    embedding: NDArray[np.float32] = field(repr=False)  # (128,)
+
+
+@dataclass(frozen=True)
+class GroupAnalysis:
+    faces: list[AnalysedFace]
+    image: DecodedImage = field(repr=False)
+    timings: dict[str, float]
+
+    @property
+    def photo_hash(self) -> str:
+        return self.image.sha256
+
+
+@dataclass(frozen=True)
+class EnrolmentFace:
+    box: Box
+    quality: FaceQuality
+    embedding: NDArray[np.float32] = field(repr=False)  # (128,) float32
+    photo_hash: str
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class FaceMatch:
+    box: Box
+    student_id: str | None
+    distance: float | None  # to the student; for an unknown face, to the nearest student
+    status: FaceStatus
+    quality: FaceQuality
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "box": self.box.as_dict(),
+            "student_id": self.student_id,
+            "distance": None if self.distance is None else round(self.distance, 4),
+            "status": str(self.status),
+            "quality": self.quality.as_dict(),
+        }
+
+
+Upload = str | bytes | DecodedImage  # base64 text, raw bytes, or an already decoded photo
+
+
+def enrol(image: Upload, settings: FaceSettings, models: Models | None = None) -> EnrolmentFace:
+    """The one face of an enrolment photo, checked and encoded."""
+    clock = _Clock()
+    decoded, models, detections = _detect(image, settings, models, clock)
+    if not detections:
+        raise NoFace("no face found in the photo")
+    if len(detections) > 1:
+        raise MultipleFaces({"faces": len(detections), "expected": 1})
+    check_size(detections[0].box.scaled(1 / decoded.scale), settings)  # before spending time encoding it
+    (face,) = _describe(decoded, detections, models, settings)
+    check_sharpness(face.quality, settings)
+    clock.lap("encode")
+    return EnrolmentFace(face.box, face.quality, face.embedding, decoded.sha256, clock.timings)
+
+
+def analyse(image: Upload, settings: FaceSettings, models: Models | None = None) -> GroupAnalysis:
+    """Every face of a photo (none is a valid answer), left to right."""
+    clock = _Clock()
+    decoded, models, detections = _detect(image, settings, models, clock)
+    faces = _describe(decoded, detections, models, settings)
+    clock.lap("encode")
+    return GroupAnalysis(faces, decoded, clock.timings)
+
+
+def mark(analysis: GroupAnalysis, gallery: Gallery, settings: FaceSettings) -> list[FaceMatch]:
+    """The faces of an analysed photo matched one-to-one to the gallery's students."""
+    import numpy as np
+
+    embeddings = np.array([f.embedding for f in analysis.faces], np.float32).reshape(-1, 128)
+    matches = match_faces(
+        embeddings, gallery, settings.face_confident_threshold, settings.face_uncertain_threshold
+    )
+    return [
+        FaceMatch(face.box, m.student_id, m.distance, m.status, face.quality)
+        for face, m in zip(analysis.faces, matches, strict=True)
+    ]
+
+
+def ensure_not_duplicate(
+    embedding: NDArray[np.float32], gallery: Gallery, student_id: str, settings: FaceSettings
+) -> None:
+    """DUPLICATE_FACE if the face is within the confident threshold of another student's face.
+
+    The other student is not named in the error: a student enrolling their own face must not
+    learn who else it matches. Callers that may (an admin) use ``gallery.nearest_other``.
+    """
+    nearest = gallery.nearest_other(embedding, exclude_student=student_id)
+    if nearest is not None and nearest[1] <= settings.face_confident_threshold:
+        raise DuplicateFace(
+            {
+                "detail": "this face matches another enrolled student",
+                "distance": round(nearest[1], 4),
+                "threshold": settings.face_confident_threshold,
+            }
+        )
+
+
+# --- steps ------------------------------------------------------------------------------------------
+
+
+def _detect(
+    image: Upload, settings: FaceSettings, models: Models | None, clock: _Clock
+) -> tuple[DecodedImage, Models, list[Detection]]:
+    """Decode (unless decoded), load the models (unless given), detect."""
+    if not isinstance(image, DecodedImage):
+        image = decode_image(
+            image,
+            max_bytes=settings.face_max_image_bytes,
+            max_pixels=settings.face_max_pixels,
+            max_side=settings.face_max_side,
+        )
+    clock.lap("decode")
+    models = models or get_models(settings.face_models_dir, jitter=settings.face_num_jitters > 1)
+    detections = detect_faces(image.rgb, models.detector, settings)
+    clock.lap("detect")
+    return image, models, detections
+
+
+def _describe(
+    decoded: DecodedImage, detections: list[Detection], models: Models, settings: FaceSettings
+) -> list[AnalysedFace]:
+    """Embedding and quality of each detected face."""
+    shapes, chips = face_chips(decoded.rgb, detections, models)
+    embeddings = encode(decoded.rgb, shapes, chips, models, settings.face_num_jitters)
+    faces = []
+    for detection, chip, embedding in zip(detections, chips, embeddings, strict=True):
+        box = detection.box.scaled(1 / decoded.scale)
+        quality = assess(box, decoded.width, decoded.height, chip, detection.cut_by_edge)
+        faces.append(AnalysedFace(box, quality, embedding))
+    return faces
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self._start = self._last = time.perf_counter()
+        self.timings: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = round((now - self._last) * 1000, 1)
+        self.timings["total"] = round((now - self._start) * 1000, 1)
+        self._last = now
