@@ -1,0 +1,65 @@
+"""Enrolling a student's face: one good face, not another student's, within the face limit.
+
+A retried enrolment (the same photo for the same student) answers the face stored the first
+time and stores nothing new.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rollcall.auth import Principal
+from rollcall.face.image import DecodedImage, decode_image
+from rollcall.face.match import Gallery
+from rollcall.face.pipeline import enrol, ensure_not_duplicate
+from rollcall.observability import count, logger
+from rollcall.settings import FaceSettings
+from rollcall.store.faces import FaceRepo, StoredFace
+from rollcall.store.records import OrgRecords
+from rollcall.store.roster import RosterRepo
+
+
+def decode(image_base64: str, settings: FaceSettings) -> DecodedImage:
+    """An upload decoded under the settings' limits (size, pixels, working resolution)."""
+    return decode_image(
+        image_base64,
+        max_bytes=settings.face_max_image_bytes,
+        max_pixels=settings.face_max_pixels,
+        max_side=settings.face_max_side,
+    )
+
+
+def enrol_face(
+    records: OrgRecords,
+    who: Principal,
+    student_id: str,
+    image_base64: str,
+    settings: FaceSettings,
+    *,
+    now: datetime,
+) -> tuple[StoredFace, bool]:
+    """The stored face and whether it is new (False: this photo was enrolled before)."""
+    RosterRepo(records).require(student_id)
+    faces = FaceRepo(records)
+    photo = decode(image_base64, settings)
+    existing = faces.find_by_photo(student_id, photo.sha256)
+    if existing is not None:
+        return existing, False
+    face = enrol(photo, settings)
+    labels, embeddings = faces.gallery()
+    ensure_not_duplicate(face.embedding, Gallery(embeddings, labels), student_id, settings)
+    stored = faces.add(
+        student_id,
+        face.embedding,
+        box=face.box.as_dict(),
+        quality=face.quality.as_dict(),
+        photo_hash=face.photo_hash,
+        created_by=who.sub,
+        created_at=now,
+        max_faces=settings.face_max_faces_per_student,
+    )
+    count("FaceEnrolled")
+    logger.info(
+        "face enrolled", extra={"student_id": student_id, "face_id": stored.face_id, "ms": face.timings}
+    )
+    return stored, True
