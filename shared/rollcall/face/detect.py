@@ -63,6 +63,13 @@ class Box:
             left=round(self.left * factor),
         )
 
+    def iou(self, other: Box) -> float:
+        """Intersection over union: how much two boxes are the same face."""
+        across = max(0, min(self.right, other.right) - max(self.left, other.left))
+        down = max(0, min(self.bottom, other.bottom) - max(self.top, other.top))
+        union = self.width * self.height + other.width * other.height - across * down
+        return across * down / union if union else 0.0
+
     def as_dict(self) -> dict[str, int]:
         return {"top": self.top, "right": self.right, "bottom": self.bottom, "left": self.left}
 

@@ -89,12 +89,10 @@ def decode_image(
         try:
             upright_size = _upright_size(img)
             if max_side and fmt == "JPEG" and max(img.size) >= 2 * max_side:
-                img.draft(
-                    "RGB", (img.width * max_side // max(img.size), img.height * max_side // max(img.size))
-                )
+                longest = max(img.size)  # JPEG decodes at 1/2, 1/4 or 1/8 directly: fast, little memory
+                img.draft("RGB", (img.width * max_side // longest, img.height * max_side // longest))
             img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
+            rgb = _to_rgb(ImageOps.exif_transpose(img))
         except Image.DecompressionBombError:
             raise ImageTooLarge({"max_pixels": max_pixels}) from None
         except MemoryError:

@@ -71,7 +71,10 @@ class Gallery:
     def from_faces(cls, faces: Iterable[tuple[str, ArrayLike]]) -> Gallery:
         """From (student_id, embedding) pairs, e.g. the face records of a class."""
         pairs = list(faces)
-        return cls([e for _, e in pairs] if pairs else np.zeros((0, 128)), [s for s, _ in pairs])
+        vectors = np.zeros((len(pairs), 128), np.float32)
+        for row, (_, embedding) in enumerate(pairs):
+            vectors[row] = np.asarray(embedding, np.float32).reshape(128)
+        return cls(vectors, [student for student, _ in pairs])
 
     def __len__(self) -> int:
         return len(self.student_ids)
