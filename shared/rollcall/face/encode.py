@@ -75,5 +75,5 @@ def encode(
     """The (N, 128) float32 embeddings of the faces whose landmarks and chips are given."""
     if num_jitters <= 1 or len(chips) == 0:
         return _in_parallel(models.net, chips)
-    descriptors = models.dlib_encoder.compute_face_descriptor(rgb, shapes, num_jitters)
+    descriptors = models.dlib_descriptors(rgb, shapes, num_jitters)
     return np.array(descriptors, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)

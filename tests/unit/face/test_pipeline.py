@@ -305,3 +305,29 @@ def test_results_serialise_without_embeddings(
     assert set(body) == {"box", "student_id", "distance", "status", "quality"}
     assert set(body["box"]) == {"top", "right", "bottom", "left"}
     assert "embedding" not in repr(analysis.faces[0])
+
+
+def test_concurrent_requests_in_one_process_get_the_same_answers(
+    photo: Photo, settings: FaceSettings, models: Models
+) -> None:
+    # Given four photos analysed one after the other
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = ["groups/bald_guys.jpg", "groups/2008_002079.jpg", "groups/two_people.jpg", OBAMA]
+    expected = [[f.box for f in analyse(photo(p), settings, models).faces] for p in paths]
+    # When they are analysed on four threads at once, twice (dlib's detector releases the GIL)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(
+            pool.map(lambda p: [f.box for f in analyse(photo(p), settings, models).faces], paths * 2)
+        )
+    # Then the same faces (one shared detector would crash the process here)
+    assert results == expected * 2
+
+
+def test_jittered_encoding_uses_dlibs_encoder_and_stays_close(
+    photo: Photo, models: Models, enrolments: dict[str, EnrolmentFace]
+) -> None:
+    # Given FACE_NUM_JITTERS=3 / When obama.jpg is enrolled
+    jittered = enrol(photo(OBAMA), make_settings(face_num_jitters=3), models)
+    # Then an embedding near the plain one (jitter averages small random shifts, rotations and flips)
+    assert 0 < distance(jittered, enrolments[OBAMA]) < 0.2
