@@ -251,7 +251,7 @@ def _match_times(reference: Any, gallery: Any, vectors: np.ndarray, probes: np.n
 def _threads(section: Section) -> None:
     """The 24 chips of bald_guys.jpg through the network: on one thread, and split over two."""
     from rollcall.face.detect import detect_faces
-    from rollcall.face.encode import _in_parallel, face_chips
+    from rollcall.face.encode import embed_chips, face_chips
     from rollcall.face.image import decode_image
     from rollcall.face.models import get_models
 
@@ -259,7 +259,7 @@ def _threads(section: Section) -> None:
     image = decode_image((FACES / "groups" / "bald_guys.jpg").read_bytes(), max_bytes=10**7, max_pixels=10**8)
     _, chips = face_chips(image.rgb, detect_faces(image.rgb, models.detector, make_settings()), models)
     cpu = time.process_time()
-    two, one = _side_by_side(lambda: _in_parallel(models.net, chips), lambda: models.net(chips), 7)
+    two, one = _side_by_side(lambda: embed_chips(models.net, chips), lambda: models.net(chips), 7)
     busy = (time.process_time() - cpu) / 8  # per pair of runs (one warm-up and seven timed)
     section.rows.append(_row(f"{len(chips)} faces through the network", two, one, "informational", None))
     section.notes.append(

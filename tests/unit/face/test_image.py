@@ -148,6 +148,8 @@ def test_large_photos_are_downscaled_to_max_side(photo: Callable[[str], bytes]) 
     assert decoded.scale == pytest.approx(decoded.rgb.shape[1] / 910)
 
 
-def test_empty_upload_is_415() -> None:
+def test_empty_upload_is_refused() -> None:
     with pytest.raises(UnsupportedImage):
         decode(b"")
+    with pytest.raises(InvalidImageEncoding, match="empty"):
+        decode(" \n")

@@ -24,11 +24,12 @@ pytestmark = pytest.mark.face
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def run_python(code: str, *paths: Path, site: bool = True) -> str:
+def run_python(code: str, *paths: Path, site: bool = True, env: dict[str, str] | None = None) -> str:
     """Run ``code`` in a fresh interpreter, ``paths`` and shared/ first; ``site=False``: no site-packages."""
     path = ":".join(str(p) for p in (*paths, ROOT / "shared"))
     command = [sys.executable, *([] if site else ["-S"]), "-c", code]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env={"PYTHONPATH": path})
+    environment = {"PYTHONPATH": path, **(env or {})}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=environment)
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
@@ -119,3 +120,15 @@ def test_importing_the_pipeline_loads_nothing_heavy() -> None:
     )
     # Then numpy, dlib and Pillow wait for the first call
     assert out == "[]"
+
+
+def test_openblas_is_kept_to_one_thread_unless_the_operator_says_otherwise() -> None:
+    # Given fresh processes, one without OPENBLAS_NUM_THREADS / When the limit is applied
+    code = (
+        "import numpy; from threadpoolctl import threadpool_info; "
+        "from rollcall.face.blas import limit_blas_threads; done = limit_blas_threads(1); "
+        "print(done, [i['num_threads'] for i in threadpool_info() if i['internal_api'] == 'openblas'])"
+    )
+    # Then OpenBLAS runs one thread; with OPENBLAS_NUM_THREADS set, that is left alone
+    assert run_python(code) == "True [1]"
+    assert run_python(code, env={"OPENBLAS_NUM_THREADS": "2"}) == "False [2]"
