@@ -11,7 +11,7 @@ Assignment: two faces can be close to one student (twins, look-alikes, a poster 
 and one face close to two students. Taking each face's nearest student would mark one student
 present twice and leave another absent; so faces and students are paired one-to-one by an
 optimal assignment (Hungarian / Jonker-Volgenant shortest augmenting paths, :func:`linear_sum_assignment`,
-verified against SciPy's in the tests; SciPy itself is 100 MB, too large for the face layer):
+verified against SciPy's in the tests; SciPy is 140 MB installed, too much for the face layer):
 as many faces as possible are paired with a student within the uncertain threshold, and among
 such pairings the one with the least total distance is taken. Only faces and students with some
 distance within the threshold take part, so the matrix solved is the size of the photo's
