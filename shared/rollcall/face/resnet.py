@@ -108,17 +108,9 @@ def _conv(x: NDArray[np.float32], conv: _Conv) -> NDArray[np.float32]:
     if conv.padding:
         p = conv.padding
         x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    n, h, w, c = x.shape
-    k, s = conv.size, conv.stride
-    out_h, out_w = (h - k) // s + 1, (w - k) // s + 1
-    # A strided view (N, out_h, out_w, k, k, C) of every patch, copied once into rows.
-    patches = np.lib.stride_tricks.as_strided(
-        x,
-        shape=(n, out_h, out_w, k, k, c),
-        strides=(x.strides[0], x.strides[1] * s, x.strides[2] * s, x.strides[1], x.strides[2], x.strides[3]),
-        writeable=False,
-    ).reshape(n * out_h * out_w, k * k * c)
-    out = patches @ conv.weights
+    patches = _patches(x, conv.size, conv.stride)
+    n, out_h, out_w = patches.shape[:3]
+    out = patches.reshape(n * out_h * out_w, -1) @ conv.weights  # the reshape copies the patches into rows
     out += conv.bias
     return out.reshape(n, out_h, out_w, -1)
 
@@ -127,7 +119,8 @@ def _relu(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.maximum(x, 0, out=x)
 
 
-def _pool_view(x: NDArray[np.float32], k: int, s: int) -> NDArray[np.float32]:
+def _patches(x: NDArray[np.float32], k: int, s: int) -> NDArray[np.float32]:
+    """A view (N, out_h, out_w, k, k, C) of every k x k patch at stride s; nothing is copied."""
     n, h, w, c = x.shape
     out_h, out_w = (h - k) // s + 1, (w - k) // s + 1
     return np.lib.stride_tricks.as_strided(
@@ -139,11 +132,11 @@ def _pool_view(x: NDArray[np.float32], k: int, s: int) -> NDArray[np.float32]:
 
 
 def _max_pool_3x3_2(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    return _pool_view(x, 3, 2).max(axis=(3, 4))
+    return _patches(x, 3, 2).max(axis=(3, 4))
 
 
 def _avg_pool_2x2_2(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    return _pool_view(x, 2, 2).mean(axis=(3, 4), dtype=np.float32)
+    return _patches(x, 2, 2).mean(axis=(3, 4), dtype=np.float32)
 
 
 def _add_padded(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
