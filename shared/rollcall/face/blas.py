@@ -4,7 +4,7 @@ Why: OpenBLAS splits every matrix product across its threads and makes them wait
 other. On the 2-core dev machine, with another process busy, that made the network 2-3x slower
 (24 faces: 590 ms instead of 270 ms single-threaded) and the 100,000-embedding distance product
 3-4x slower (10 ms instead of 2.8 ms). Splitting the faces of a photo across two Python threads
-instead (numpy releases the GIL in its loops, see :mod:`rollcall.face.encode`) gave 140 ms for
+instead (numpy releases the GIL in its loops, see :mod:`rollcall.face.encode`) gave 140-160 ms for
 the same 24 faces, and degrades gracefully when a core is taken.
 
 How: OpenBLAS reads ``OPENBLAS_NUM_THREADS`` only when it loads, usually before this code runs;

@@ -43,7 +43,7 @@ def _pool() -> tuple[ThreadPoolExecutor, int]:
     return ThreadPoolExecutor(max(1, workers), thread_name_prefix="face-encode"), workers
 
 
-def _in_parallel(net: FaceNet, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
+def embed_chips(net: FaceNet, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
     """The network over the chips, split across one thread per core (see rollcall.face.blas for why)."""
     pool, workers = _pool()
     if workers < 2 or len(chips) < 2:
@@ -74,6 +74,6 @@ def encode(
 ) -> NDArray[np.float32]:
     """The (N, 128) float32 embeddings of the faces whose landmarks and chips are given."""
     if num_jitters <= 1 or len(chips) == 0:
-        return _in_parallel(models.net, chips)
-    descriptors = models.dlib_encoder.compute_face_descriptor(rgb, shapes, num_jitters)
+        return embed_chips(models.net, chips)
+    descriptors = models.dlib_descriptors(rgb, shapes, num_jitters)
     return np.array(descriptors, dtype=np.float32).reshape(-1, EMBEDDING_SIZE)

@@ -2,8 +2,8 @@
 
 Every refusal is a 4xx from rollcall.errors, in the order a client can act on:
 
-- 400 INVALID_IMAGE_ENCODING: the text is not base64 (a ``data:image/...;base64,`` prefix and
-  line breaks are accepted).
+- 400 INVALID_IMAGE_ENCODING: the text is empty or not base64 (a ``data:image/...;base64,``
+  prefix and line breaks are accepted).
 - 413 IMAGE_TOO_LARGE: more than ``FACE_MAX_IMAGE_BYTES`` decoded (5 MB, Rekognition's limit;
   checked on the base64 length before decoding it), or more than ``FACE_MAX_PIXELS`` declared in
   the header. The pixel check is the decompression-bomb guard: a 100 KB PNG can declare
@@ -53,6 +53,8 @@ class DecodedImage:
 def b64decode(text: str, max_bytes: int) -> bytes:
     """The bytes of a base64 upload; too large is refused before decoding."""
     text = _WHITESPACE.sub("", _DATA_URL.sub("", text.strip(), count=1))
+    if not text:
+        raise InvalidImageEncoding("image_base64 is empty")
     if len(text) // 4 * 3 > max_bytes + 2:
         raise ImageTooLarge({"max_bytes": max_bytes, "bytes_at_least": len(text) // 4 * 3 - 2})
     try:
@@ -89,12 +91,10 @@ def decode_image(
         try:
             upright_size = _upright_size(img)
             if max_side and fmt == "JPEG" and max(img.size) >= 2 * max_side:
-                img.draft(
-                    "RGB", (img.width * max_side // max(img.size), img.height * max_side // max(img.size))
-                )
+                longest = max(img.size)  # JPEG decodes at 1/2, 1/4 or 1/8 directly: fast, little memory
+                img.draft("RGB", (img.width * max_side // longest, img.height * max_side // longest))
             img.load()
-            img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb(img)
+            rgb = _to_rgb(ImageOps.exif_transpose(img))
         except Image.DecompressionBombError:
             raise ImageTooLarge({"max_pixels": max_pixels}) from None
         except MemoryError:

@@ -11,7 +11,7 @@ Assignment: two faces can be close to one student (twins, look-alikes, a poster 
 and one face close to two students. Taking each face's nearest student would mark one student
 present twice and leave another absent; so faces and students are paired one-to-one by an
 optimal assignment (Hungarian / Jonker-Volgenant shortest augmenting paths, :func:`linear_sum_assignment`,
-verified against SciPy's in the tests; SciPy itself is 100 MB, too large for the face layer):
+verified against SciPy's in the tests; SciPy is 140 MB installed, too much for the face layer):
 as many faces as possible are paired with a student within the uncertain threshold, and among
 such pairings the one with the least total distance is taken. Only faces and students with some
 distance within the threshold take part, so the matrix solved is the size of the photo's
@@ -71,7 +71,10 @@ class Gallery:
     def from_faces(cls, faces: Iterable[tuple[str, ArrayLike]]) -> Gallery:
         """From (student_id, embedding) pairs, e.g. the face records of a class."""
         pairs = list(faces)
-        return cls([e for _, e in pairs] if pairs else np.zeros((0, 128)), [s for s, _ in pairs])
+        vectors = np.zeros((len(pairs), 128), np.float32)
+        for row, (_, embedding) in enumerate(pairs):
+            vectors[row] = np.asarray(embedding, np.float32).reshape(128)
+        return cls(vectors, [student for student, _ in pairs])
 
     def __len__(self) -> int:
         return len(self.student_ids)

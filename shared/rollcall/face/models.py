@@ -7,10 +7,10 @@ not use (the 68-point predictor and the CNN detector, 95 MB; see layers/face/Mak
 ``importlib.util.find_spec`` finds the package folder without running it, with or without its
 ``__init__``; ``FACE_MODELS_DIR`` points elsewhere when set.
 
-Three models are used: dlib's HOG frontal face detector (built into dlib), the 5-point shape
-predictor (face alignment) and the ResNet face descriptor, which :mod:`rollcall.face.resnet`
-runs with numpy from dlib's own model file. dlib's own descriptor is loaded only when jitter
-is asked for (:attr:`Models.dlib_encoder`).
+Three models are used: dlib's HOG frontal face detector (shipped here, see DETECTOR_FILE), the
+5-point shape predictor (face alignment) and the ResNet face descriptor, which
+:mod:`rollcall.face.resnet` runs with numpy from dlib's own model file. dlib's own descriptor
+is loaded only when jitter is asked for (:meth:`Models.dlib_descriptors`).
 """
 
 from __future__ import annotations
@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rollcall.errors import ModelUnavailable
-from rollcall.face.blas import limit_blas_threads
 
 if TYPE_CHECKING:
     from rollcall.face.resnet import FaceNet
 
 SHAPE_PREDICTOR = "shape_predictor_5_face_landmarks.dat"
+# dlib's HOG detector as dlib.get_frontal_face_detector().save() writes it (byte-identical: a test
+# checks). get_frontal_face_detector() rebuilds it from a string compiled into dlib, which takes
+# 0.25 s of every cold start; loading the saved file takes 1 ms.
+DETECTOR_FILE = Path(__file__).with_name("frontal_face_detector.svm")
 DESCRIPTOR = "dlib_face_recognition_resnet_model_v1.dat"
 
 
@@ -52,16 +55,34 @@ def models_dir(configured: str = "") -> Path:
 
 @dataclass
 class Models:
-    """The loaded models of one folder. Made by :func:`get_models`; attributes load on first use."""
+    """The loaded models of one folder. Made by :func:`get_models`; each loads on first use.
+
+    Thread safety (requests may run on several threads of one process): dlib's detector
+    releases the GIL while it scans and keeps scratch state in the object, so two threads
+    running one detector crash the process (measured: ``munmap_chunk(): invalid pointer``); each
+    thread gets its own detector (1 ms to load from DETECTOR_FILE). The shape predictor and the
+    numpy network keep no state and are shared. dlib's own descriptor keeps its activations in
+    the object: :meth:`dlib_descriptors` holds a lock.
+    """
 
     folder: Path
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _dlib_encoder_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _per_thread: threading.local = field(default_factory=threading.local, repr=False)
 
-    @cached_property
+    @property
     def detector(self) -> Any:
-        import dlib
+        """This thread's HOG frontal face detector."""
+        detector = getattr(self._per_thread, "detector", None)
+        if detector is None:
+            import dlib
 
-        return dlib.get_frontal_face_detector()
+            if DETECTOR_FILE.is_file():
+                detector = dlib.fhog_object_detector(str(DETECTOR_FILE))
+            else:
+                detector = dlib.get_frontal_face_detector()  # the same detector, 0.25 s slower to make
+            self._per_thread.detector = detector
+        return detector
 
     @cached_property
     def shape_predictor(self) -> Any:
@@ -76,20 +97,26 @@ class Models:
         return FaceNet.from_dlib_file(self.folder / DESCRIPTOR)
 
     @cached_property
-    def dlib_encoder(self) -> Any:
-        """dlib's own descriptor: only for jittered encodings (``FACE_NUM_JITTERS`` > 1)."""
+    def _dlib_encoder(self) -> Any:
         import dlib
 
         return dlib.face_recognition_model_v1(str(self.folder / DESCRIPTOR))
+
+    def dlib_descriptors(self, rgb: Any, shapes: Any, num_jitters: int) -> list[Any]:
+        """dlib's own descriptors, each averaged over ``num_jitters`` jittered copies (if > 1)."""
+        with self._dlib_encoder_lock:
+            return list(self._dlib_encoder.compute_face_descriptor(rgb, shapes, num_jitters))
 
     def load(self, *, jitter: bool = False) -> Models:
         """Load every model a request needs, once, under a lock (concurrent first calls wait)."""
         with self._lock:
             if "net" not in self.__dict__:
+                from rollcall.face.blas import limit_blas_threads
+
                 limit_blas_threads(1)
             _ = self.detector, self.shape_predictor, self.net
             if jitter:
-                _ = self.dlib_encoder
+                _ = self._dlib_encoder
         return self
 
 

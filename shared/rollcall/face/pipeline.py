@@ -11,6 +11,9 @@ Boxes are in the photo's own upright pixels. Timings (milliseconds) say where th
 decode, detect, encode (landmarks, alignment, network, quality). Models load once per process
 on first use (:func:`rollcall.face.models.get_models`); pass ``models`` to use others.
 Nothing here logs or keeps a photo or an embedding.
+
+Importing this module imports no numpy, dlib or Pillow (0.1 s of a handler's cold start): the
+modules that compute (encode, match) are imported by the functions that call them.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from rollcall.errors import DuplicateFace, MultipleFaces, NoFace
 from rollcall.face.detect import Box, Detection, detect_faces
-from rollcall.face.encode import encode, face_chips
 from rollcall.face.image import DecodedImage, decode_image
-from rollcall.face.match import FaceStatus, Gallery, match_faces
 from rollcall.face.models import Models, get_models
 from rollcall.face.quality import FaceQuality, assess, check_sharpness, check_size
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from rollcall.face.match import FaceStatus, Gallery
     from rollcall.settings import FaceSettings
 
 
@@ -110,6 +112,8 @@ def mark(analysis: GroupAnalysis, gallery: Gallery, settings: FaceSettings) -> l
     """The faces of an analysed photo matched one-to-one to the gallery's students."""
     import numpy as np
 
+    from rollcall.face.match import match_faces
+
     embeddings = np.array([f.embedding for f in analysis.faces], np.float32).reshape(-1, 128)
     matches = match_faces(
         embeddings, gallery, settings.face_confident_threshold, settings.face_uncertain_threshold
@@ -164,6 +168,8 @@ def _describe(
     decoded: DecodedImage, detections: list[Detection], models: Models, settings: FaceSettings
 ) -> list[AnalysedFace]:
     """Embedding and quality of each detected face."""
+    from rollcall.face.encode import encode, face_chips
+
     shapes, chips = face_chips(decoded.rgb, detections, models)
     embeddings = encode(decoded.rgb, shapes, chips, models, settings.face_num_jitters)
     faces = []

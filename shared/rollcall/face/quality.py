@@ -25,18 +25,17 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from rollcall.errors import FaceTooSmall, LowQuality
 
 if TYPE_CHECKING:
+    import numpy as np
     from numpy.typing import NDArray
 
     from rollcall.face.detect import Box
     from rollcall.settings import FaceSettings
 
 _INNER = 100  # px of the 150 px chip that are the face (dlib's chip padding is 25% each side)
-_GRAY = np.array([0.299, 0.587, 0.114], np.float32)
+_GRAY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +53,11 @@ class FaceQuality:
 
 def assess(box: Box, width: int, height: int, chip: NDArray[np.uint8], cut_by_edge: bool) -> FaceQuality:
     """The quality of one face: ``box`` in the photo's pixels, ``width``/``height`` the photo's size."""
+    import numpy as np
+
     start = (chip.shape[0] - _INNER) // 2
-    gray = chip[start : start + _INNER, start : start + _INNER].astype(np.float32) @ _GRAY
+    face = chip[start : start + _INNER, start : start + _INNER].astype(np.float32)
+    gray = face @ np.array(_GRAY, np.float32)
     laplacian = 4 * gray[1:-1, 1:-1] - gray[:-2, 1:-1] - gray[2:, 1:-1] - gray[1:-1, :-2] - gray[1:-1, 2:]
     return FaceQuality(
         face_area_ratio=round(box.width * box.height / (width * height), 4),

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
@@ -79,7 +79,11 @@ class FaceNet:
             data = path.read_bytes()
         except OSError as e:
             raise ModelUnavailable(f"cannot read {path.name}: {e.strerror}") from e
-        return _Parser(data, path.name).network()
+        parser = _Parser(data, path.name)
+        try:
+            return parser.network()
+        except (IndexError, ValueError, UnicodeDecodeError) as e:  # ran off a cut or foreign file
+            parser.fail(f"{type(e).__name__} reading it")
 
     def __call__(self, chips: NDArray[np.uint8]) -> NDArray[np.float32]:
         if chips.ndim != 4 or chips.shape[1:] != (CHIP_SIZE, CHIP_SIZE, 3):
@@ -104,17 +108,9 @@ def _conv(x: NDArray[np.float32], conv: _Conv) -> NDArray[np.float32]:
     if conv.padding:
         p = conv.padding
         x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    n, h, w, c = x.shape
-    k, s = conv.size, conv.stride
-    out_h, out_w = (h - k) // s + 1, (w - k) // s + 1
-    # A strided view (N, out_h, out_w, k, k, C) of every patch, copied once into rows.
-    patches = np.lib.stride_tricks.as_strided(
-        x,
-        shape=(n, out_h, out_w, k, k, c),
-        strides=(x.strides[0], x.strides[1] * s, x.strides[2] * s, x.strides[1], x.strides[2], x.strides[3]),
-        writeable=False,
-    ).reshape(n * out_h * out_w, k * k * c)
-    out = patches @ conv.weights
+    patches = _patches(x, conv.size, conv.stride)
+    n, out_h, out_w = patches.shape[:3]
+    out = patches.reshape(n * out_h * out_w, -1) @ conv.weights  # the reshape copies the patches into rows
     out += conv.bias
     return out.reshape(n, out_h, out_w, -1)
 
@@ -123,7 +119,8 @@ def _relu(x: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.maximum(x, 0, out=x)
 
 
-def _pool_view(x: NDArray[np.float32], k: int, s: int) -> NDArray[np.float32]:
+def _patches(x: NDArray[np.float32], k: int, s: int) -> NDArray[np.float32]:
+    """A view (N, out_h, out_w, k, k, C) of every k x k patch at stride s; nothing is copied."""
     n, h, w, c = x.shape
     out_h, out_w = (h - k) // s + 1, (w - k) // s + 1
     return np.lib.stride_tricks.as_strided(
@@ -135,11 +132,11 @@ def _pool_view(x: NDArray[np.float32], k: int, s: int) -> NDArray[np.float32]:
 
 
 def _max_pool_3x3_2(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    return _pool_view(x, 3, 2).max(axis=(3, 4))
+    return _patches(x, 3, 2).max(axis=(3, 4))
 
 
 def _avg_pool_2x2_2(x: NDArray[np.float32]) -> NDArray[np.float32]:
-    return _pool_view(x, 2, 2).mean(axis=(3, 4), dtype=np.float32)
+    return _patches(x, 2, 2).mean(axis=(3, 4), dtype=np.float32)
 
 
 def _add_padded(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -172,13 +169,13 @@ class _Parser:
         self._expect_string("input_rgb_image_sized")
         mean_rgb = np.array([self._float() for _ in range(3)], np.float32)
         if (self._int(), self._int()) != (CHIP_SIZE, CHIP_SIZE):
-            self._fail("input size is not 150x150")
+            self.fail("input size is not 150x150")
         stem = self._conv_affine(first=True)
         self._expect_string("relu_")
         self._bookkeeping()
         self._expect_string("max_pool_2")
         if [self._int() for _ in range(6)] != [3, 3, 2, 2, 0, 0]:
-            self._fail("unexpected max pooling")
+            self.fail("unexpected max pooling")
         self._bookkeeping()
         blocks = []
         while self._peek(self._string) == "con_4":
@@ -199,9 +196,9 @@ class _Parser:
         outputs, inputs = self._int(), self._int()
         _, fc = self._tensor()
         if fc.size != inputs * outputs or self._int() != 1:  # alias version of the weights
-            self._fail("unexpected fully connected layer")
+            self.fail("unexpected fully connected layer")
         if len(blocks) != 14 or not blocks[3].halves or fc.shape != (256 * 128,):
-            self._fail("not the 29-layer face ResNet")
+            self.fail("not the 29-layer face ResNet")
         return FaceNet(mean_rgb, stem, blocks, fc.reshape(inputs, outputs).copy())
 
     # layers
@@ -219,12 +216,12 @@ class _Parser:
         if first:
             self._int()  # the first layer also records its sample expansion factor
         if rows != cols or stride_y != stride_x or pad_y != pad_x or out != filters:
-            self._fail("unexpected convolution")
+            self.fail("unexpected convolution")
         self._expect_string("affine_")
         _, affine = self._tensor()
         self._alias(), self._alias()
         if self._int() != 0:  # CONV_MODE: one gamma and beta per channel
-            self._fail("unexpected affine mode")
+            self.fail("unexpected affine mode")
         self._bookkeeping()
         weights = params[: filters * channels * rows * cols].reshape(filters, channels, rows, cols)
         bias = params[filters * channels * rows * cols :]
@@ -241,14 +238,14 @@ class _Parser:
     def _pooling(self, expected: list[int]) -> None:
         self._expect_string("avg_pool_2")
         if [self._int() for _ in range(6)] != expected:
-            self._fail("unexpected average pooling")
+            self.fail("unexpected average pooling")
         self._bookkeeping()
 
     def _bookkeeping(self) -> None:
         """What follows each layer: three bools and its (empty) cached tensors."""
         for _ in range(3):
             if self._data[self._pos] not in b"01":
-                self._fail("layer bookkeeping expected")
+                self.fail("layer bookkeeping expected")
             self._pos += 1
         while self._data[self._pos : self._pos + 10] == b"\x01\x02" + b"\x01\x00" * 4:
             self._pos += 10
@@ -282,11 +279,11 @@ class _Parser:
 
     def _expect_string(self, expected: str) -> None:
         if (found := self._string()) != expected:
-            self._fail(f"expected {expected!r}, found {found[:30]!r}")
+            self.fail(f"expected {expected!r}, found {found[:30]!r}")
 
     def _tensor(self) -> tuple[tuple[int, ...], NDArray[np.float32]]:
         if self._int() != 2:
-            self._fail("unexpected tensor version")
+            self.fail("unexpected tensor version")
         shape = tuple(self._int() for _ in range(4))
         count = int(np.prod(shape))
         values = np.frombuffer(self._data, dtype="<f4", count=count, offset=self._pos).astype(np.float32)
@@ -296,5 +293,5 @@ class _Parser:
     def _alias(self) -> tuple[int, ...]:
         return tuple(self._int() for _ in range(5))  # version, then four sizes
 
-    def _fail(self, why: str) -> None:
+    def fail(self, why: str) -> NoReturn:
         raise ModelUnavailable(f"{self._name} is not dlib's face ResNet v1 ({why}, at byte {self._pos})")
