@@ -29,9 +29,30 @@ def test_bad_input_is_a_4xx_with_a_code(stack: LocalStack) -> None:
     cases = [
         (teacher.post("/v1/students", json={"name": ""}), 422, "VALIDATION_ERROR"),
         (teacher.post("/v1/students", json={"name": "X", "student_id": "bad#id"}), 422, "VALIDATION_ERROR"),
-        (teacher.post("/v1/students", content=b"{oops", headers={"content-type": "application/json"}), 422, "VALIDATION_ERROR"),
-        (teacher.post("/v1/sessions", json={"class_id": "math", **MONDAY, "ends_at": "2026-09-07T08:00:00Z"}), 422, "INVALID_SESSION_TIMES"),
-        (teacher.post("/v1/sessions", json={"class_id": "math", "starts_at": "2026-09-07T09:00:00", "ends_at": "2026-09-07T10:00:00"}), 422, "VALIDATION_ERROR"),
+        (
+            teacher.post("/v1/students", content=b"{oops", headers={"content-type": "application/json"}),
+            422,
+            "VALIDATION_ERROR",
+        ),
+        (
+            teacher.post(
+                "/v1/sessions", json={"class_id": "math", **MONDAY, "ends_at": "2026-09-07T08:00:00Z"}
+            ),
+            422,
+            "INVALID_SESSION_TIMES",
+        ),
+        (
+            teacher.post(
+                "/v1/sessions",
+                json={
+                    "class_id": "math",
+                    "starts_at": "2026-09-07T09:00:00",
+                    "ends_at": "2026-09-07T10:00:00",
+                },
+            ),
+            422,
+            "VALIDATION_ERROR",
+        ),
         (teacher.get("/v1/sessions/none/attendance"), 404, "SESSION_NOT_FOUND"),
     ]
     for response, status, code in cases:
@@ -58,13 +79,17 @@ def test_register_correction_and_audit(stack: LocalStack) -> None:
     teacher = stack.client("teacher", sub="mrs-lee")
     for sid in ("eve", "fay"):
         teacher.post("/v1/students", json={"student_id": sid, "name": sid.title(), "class_ids": ["bio"]})
-    session = teacher.post("/v1/sessions", json={"session_id": "bio-1", "class_id": "bio", "location": "lab", **MONDAY})
+    session = teacher.post(
+        "/v1/sessions", json={"session_id": "bio-1", "class_id": "bio", "location": "lab", **MONDAY}
+    )
     assert session.status_code == 201
     register = teacher.get("/v1/sessions/bio-1/attendance").json()
     assert register["not_marked"] == ["eve", "fay"]
     assert register["present"] == []
 
-    corrected = teacher.patch("/v1/sessions/bio-1/attendance/eve", json={"status": "present", "note": "came late"})
+    corrected = teacher.patch(
+        "/v1/sessions/bio-1/attendance/eve", json={"status": "present", "note": "came late"}
+    )
     assert corrected.status_code == 200
     assert corrected.json()["source"] == "correction"
     assert corrected.json()["marked_by"] == "mrs-lee"
