@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from rollcall.records import AttendanceRecord, Status
@@ -89,14 +90,17 @@ class Columns:
 
 
 def usable(records: Iterable[AttendanceRecord]) -> list[AttendanceRecord]:
-    """The records that count as history and as labels (not awaiting review)."""
-    return [r for r in records if r.status in USABLE]
+    """The records that count as history and as labels: not awaiting review, one per (session,
+    student) (a later duplicate replaces an earlier one, so overlapping loads can be concatenated)."""
+    unique = {(r.session_id, r.student_id): r for r in records}
+    return [r for r in unique.values() if r.status in USABLE]
 
 
 class _Grouped:
-    """Records sorted by ``group * SPAN + t`` with running sums: sums over "group, before t" in O(log n)."""
+    """Records sorted by ``group * SPAN + t`` with running counts: counts over "group, in [since, t)"
+    in O(log n). Counts are integers, so differences of running sums are exact."""
 
-    def __init__(self, group: np.ndarray, t: np.ndarray, values: dict[str, np.ndarray]) -> None:
+    def __init__(self, group: np.ndarray, t: np.ndarray, counts: dict[str, np.ndarray]) -> None:
         import numpy as np
 
         key = group * SPAN + t
@@ -104,9 +108,9 @@ class _Grouped:
         self.key = key[self.order]
         self.t = t[self.order]
         self.group = group[self.order]
-        zero = np.zeros(1)
+        zero = np.zeros(1, dtype=np.int64)
         self.sums = {
-            name: np.concatenate((zero, np.cumsum(v[self.order], dtype=float))) for name, v in values.items()
+            k: np.concatenate((zero, np.cumsum(v[self.order], dtype=np.int64))) for k, v in counts.items()
         }
 
     def bounds(
@@ -139,26 +143,9 @@ class History:
         self.student_ids = student_ids
         self.class_ids = class_ids
         self.n_classes = len(class_ids) + 1  # the last index stands for "unknown"
-        y = cols.attended.astype(float)
+        y = cols.attended
         known = ~np.isnan(cols.arrival)
-        minutes = np.where(known, np.clip(np.nan_to_num(cols.arrival), *ARRIVAL_RANGE), 0.0)
-        days = cols.t / DAY
-        self.anchor = np.zeros(len(student_ids) + 1)  # per student: the last record's day (EWM anchor)
-        np.maximum.at(self.anchor, cols.student, days)
-        w = np.exp(np.maximum((days - self.anchor[cols.student]) / EWM_DAYS, -700.0))  # ≤ 1, no overflow
-        self.student = _Grouped(
-            cols.student,
-            cols.t,
-            {
-                "y": y,
-                "w": w,
-                "wy": w * y,
-                "known": known,
-                "minutes": minutes,
-                "late": cols.late & cols.attended,
-            },
-        )
-        self._student_state(y)
+        self.student = _Grouped(cols.student, cols.t, {"y": y, "known": known, "late": cols.late & y})
         self.student_class = _Grouped(cols.student * self.n_classes + cols.klass, cols.t, {"y": y})
         self.student_weekday = _Grouped(cols.student * 7 + weekday(cols.t), cols.t, {"y": y})
         self.student_band = _Grouped(cols.student * 4 + hour_band(cols.t), cols.t, {"y": y})
@@ -166,28 +153,57 @@ class History:
             self._class_weekday(cols.student, cols.klass, cols.t), cols.t, {"y": y}
         )
         self.klass = _Grouped(cols.klass, cols.t, {"y": y})
+        self._student_state(y, known)
 
-    def _student_state(self, y: np.ndarray) -> None:
-        """Per sorted position: signed run length (streak), last attended time, term start."""
+    def _student_state(self, y: np.ndarray, known: np.ndarray) -> None:
+        """Per student, as of each of their records (in time order, inclusive): the signed run
+        length (streak), the last attended time, the term's start, and running sums for the
+        exponentially weighted rate and the lateness. One extra entry at the end stands for
+        "no record" (read when a student has none before a query).
+
+        The float sums restart per student (a loop over students) so that no other student's
+        records enter them: adding later records changes nothing before them, to the last bit.
+        """
         import numpy as np
 
         g = self.student
-        ys = y[g.order] > 0
-        n = len(ys)
+        n = len(g.key)
+        ys = y[g.order]
         new_group = np.ones(n, dtype=bool)
         new_group[1:] = g.group[1:] != g.group[:-1]
         run_start = new_group.copy()
         run_start[1:] |= ys[1:] != ys[:-1]
-        starts = np.flatnonzero(run_start)
-        run_len = np.arange(n) - starts[np.cumsum(run_start) - 1] + 1
-        self.streak = np.where(ys, run_len, -run_len)
-        # last attended time: running max of keys, reset per group because keys grow with the group
+        run_len = np.arange(n) - np.flatnonzero(run_start)[np.cumsum(run_start) - 1] + 1
+        # last attended time: a running max of keys, which grow with the group (so it restarts)
         attended_key = np.where(ys, g.key, g.group * SPAN - 1)
         last = np.maximum.accumulate(attended_key) if n else attended_key
-        self.last_attended = np.where(last >= g.group * SPAN, last - g.group * SPAN, -1)
         term_start = new_group.copy()
         term_start[1:] |= (g.t[1:] - g.t[:-1]) >= TERM_GAP_DAYS * DAY
-        self.term_start = g.t[np.flatnonzero(term_start)[np.cumsum(term_start) - 1]] if n else g.t
+        # EWM weights exp(day / EWM_DAYS) count from the student's first record, which later records
+        # cannot move; exact for histories up to 700 e-folding times (13 years).
+        first_t = g.t[np.flatnonzero(new_group)[np.cumsum(new_group) - 1]]
+        w = np.exp(np.minimum((g.t - first_t) / (EWM_DAYS * DAY), 700.0))
+        minutes = self.cols.arrival[g.order]
+        minutes = np.where(known[g.order], np.clip(np.nan_to_num(minutes), *ARRIVAL_RANGE), 0.0)
+        edges = np.append(np.flatnonzero(new_group), n)
+
+        def running(v: np.ndarray) -> np.ndarray:
+            out = np.empty(n)
+            for a, b in pairwise(edges):
+                out[a:b] = np.cumsum(v[a:b])
+            return out
+
+        state = {
+            "t": g.t,
+            "streak": np.where(ys, run_len, -run_len),
+            "last_attended": np.where(last >= g.group * SPAN, last - g.group * SPAN, -1),
+            "term_start": g.t[np.flatnonzero(term_start)[np.cumsum(term_start) - 1]],
+            "first_t": first_t,
+            "w": running(w),
+            "wy": running(w * ys),
+            "minutes": running(minutes),
+        }
+        self.state = {k: np.append(v, 0) for k, v in state.items()}  # the "no record" entry last
 
     # --- construction ------------------------------------------------------------------------------
 
@@ -257,8 +273,10 @@ class History:
         lo, hi = g.bounds(q.student, t)
         n = hi - lo
         has = n > 0
-        last = np.maximum(hi - 1, 0)  # the student's last record before t (valid where has)
-        overall = _smooth(g.total("y", lo, hi), n, PRIOR_RATE, PRIOR_WEIGHT)
+        last = np.where(has, hi - 1, len(g.key))  # the student's last record before t, or "none"
+        state = {k: v[last] for k, v in self.state.items()}
+        attended = g.total("y", lo, hi)
+        overall = _smooth(attended, n, PRIOR_RATE, PRIOR_WEIGHT)
         out = {"rate_overall": overall, "n_prior": n.astype(float)}
 
         for name, grouped, group in (
@@ -274,24 +292,22 @@ class History:
             a, _ = g.bounds(q.student, t, since=t - days * DAY)
             out[name] = _smooth(g.total("y", a, hi), hi - a, overall, PRIOR_WEIGHT)
 
-        decay = np.exp(np.clip((self.anchor[q.student] - t / DAY) / EWM_DAYS, -700.0, 700.0))
-        out["rate_ewm"] = _smooth(
-            g.total("wy", lo, hi) * decay, g.total("w", lo, hi) * decay, overall, PRIOR_WEIGHT
-        )
+        decay = np.exp(np.maximum((state["first_t"] - t) / (EWM_DAYS * DAY), -700.0))
+        out["rate_ewm"] = _smooth(state["wy"] * decay, state["w"] * decay, overall, PRIOR_WEIGHT)
 
-        gap = np.where(has, (t - g.t[last]) / DAY, CAP_DAYS)
+        gap = np.where(has, (t - state["t"]) / DAY, CAP_DAYS)
         out["days_since_last"] = np.minimum(gap, CAP_DAYS)
-        attended_at = np.where(has, self.last_attended[last], -1)
-        out["days_since_attended"] = np.where(
-            attended_at >= 0, np.minimum((t - attended_at) / DAY, CAP_DAYS), CAP_DAYS
-        )
-        out["streak"] = np.where(has, self.streak[last], 0).astype(float)
+        attended_at = np.where(has, state["last_attended"], -1)
+        since_attended = np.minimum((t - attended_at) / DAY, CAP_DAYS)
+        out["days_since_attended"] = np.where(attended_at >= 0, since_attended, CAP_DAYS)
+        out["streak"] = np.where(has, state["streak"], 0).astype(float)
         in_term = has & (gap < TERM_GAP_DAYS)
-        out["term_week"] = np.where(in_term, (t - self.term_start[last]) // WEEK, 0).astype(float)
+        out["term_week"] = np.where(in_term, (t - state["term_start"]) // WEEK, 0).astype(float)
 
-        known = g.total("known", lo, hi)
-        out["mean_lateness"] = g.total("minutes", lo, hi) / (known + PRIOR_WEIGHT)
-        out["late_share"] = g.total("late", lo, hi) / (g.total("y", lo, hi) + PRIOR_WEIGHT)
+        out["mean_lateness"] = np.where(has, state["minutes"], 0.0) / (
+            g.total("known", lo, hi) + PRIOR_WEIGHT
+        )
+        out["late_share"] = g.total("late", lo, hi) / (attended + PRIOR_WEIGHT)
 
         a, b = self.klass.bounds(q.klass, t, since=t - CLASS_WINDOW_DAYS * DAY)
         out["class_rate_4w"] = _smooth(self.klass.total("y", a, b), b - a, PRIOR_RATE, CLASS_PRIOR_WEIGHT)

@@ -22,6 +22,7 @@ Inputs must be finite (the features always are).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -66,31 +67,40 @@ class TreeEnsemble:
             raw[start : start + len(rows)] = self._walk_chunk(rows, out)
         return raw, contrib
 
+    @cached_property
+    def _flat(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Flat arrays for the walk: feature, threshold, the value change into each child, leaf values."""
+        import numpy as np
+
+        n_internal = self.feature.shape[1]
+        children = 2 * np.arange(n_internal) + 1
+        to_left = self.value[:, children] - self.value[:, :n_internal]
+        to_right = self.value[:, children + 1] - self.value[:, :n_internal]
+        flat = (self.feature.astype(np.int32), self.threshold, to_left, to_right, self.value[:, n_internal:])
+        return tuple(np.ascontiguousarray(a).ravel() for a in flat)  # type: ignore[return-value]
+
     def _walk_chunk(self, X: np.ndarray, contrib: np.ndarray | None) -> np.ndarray:
         import numpy as np
 
+        feature, threshold, to_left, to_right, leaf_value = self._flat
         n_trees, n_internal = self.feature.shape
-        n_nodes = self.value.shape[1]
         rows, n_features = X.shape
         flat_x = X.ravel()
-        row_base = (np.arange(rows) * n_features)[:, None]
-        internal_base = np.arange(n_trees) * n_internal
-        node_base = np.arange(n_trees) * n_nodes
-        feature, threshold, value = self.feature.ravel(), self.threshold.ravel(), self.value.ravel()
-        node = np.zeros((rows, n_trees), dtype=np.int64)
+        row_base = (np.arange(rows, dtype=np.int32) * n_features)[:, None]
+        tree_base = np.arange(n_trees, dtype=np.int32) * n_internal
+        node = np.zeros((rows, n_trees), dtype=np.int32)
         for _ in range(self.depth):
-            at = node + internal_base
-            f = feature[at]
-            right = flat_x[row_base + f] > threshold[at]
-            child = 2 * node + 1 + right
+            at = node + tree_base
+            cell = row_base + feature[at]  # row * n_features + feature: the cell of X, and of contrib
+            right = flat_x[cell] > threshold[at]
             if contrib is not None:
-                delta = value[child + node_base] - value[node + node_base]
-                index = (np.arange(rows)[:, None] * n_features + f).ravel()
-                contrib += np.bincount(index, weights=delta.ravel(), minlength=rows * n_features).reshape(
-                    rows, n_features
+                delta = np.where(right, to_right[at], to_left[at])
+                contrib += np.bincount(cell.ravel(), weights=delta.ravel(), minlength=contrib.size).reshape(
+                    contrib.shape
                 )
-            node = child
-        return self.baseline + value[node + node_base].sum(axis=1)
+            node = 2 * node + 1 + right
+        leaf = node - n_internal + (np.arange(n_trees, dtype=np.int32) * (n_internal + 1))
+        return self.baseline + leaf_value[leaf].sum(axis=1)
 
 
 @dataclass(frozen=True)
@@ -157,15 +167,18 @@ class AttendanceModel:
     def score(self, X: np.ndarray) -> Scores:
         """Probabilities, intervals, per-feature effects and arrival quantiles for the rows of X.
 
-        A feature's effect is how far the probability would move back if its contribution to the
-        raw score were removed: ``p - calibrate(raw - contribution)``.
+        A feature's effect is how far the probability would move back if its contribution were
+        taken out of the log-odds: ``p - expit(logit(p) - contribution)``. (Taking it out before
+        an isotonic calibration instead would give step-shaped, often equal, effects.)
         """
         import numpy as np
 
         raw, contrib = self.classifier.explain(X)
         p = self.calibrator(raw)
         low, high = self.intervals(p)
-        effects = p[:, None] - self.calibrator(raw[:, None] - contrib)
+        q = np.clip(p, 1e-6, 1 - 1e-6)
+        logit = np.log(q / (1 - q))
+        effects = p[:, None] - 1.0 / (1.0 + np.exp(contrib - logit[:, None]))
         arrival = None
         if self.arrival is not None:
             arrival = np.sort(np.column_stack([m.raw(X) for m in self.arrival]), axis=1)

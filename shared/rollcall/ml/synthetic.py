@@ -10,8 +10,9 @@ The world it simulates (all effects on the log-odds of attending):
   time and a student takes seven of them (about thirty 50-minute sessions a week, a full
   timetable), so in clean data nobody is in two places at once. Each class has a room.
 - A student is "regular" or, for three in ten, "irregular" (a lower propensity), with some
-  spread within each; a daily AR(1) mood and rare slumps of two or three weeks make attendance
-  autocorrelated (streaks and slumps), so recent attendance predicts.
+  spread within each; a daily AR(1) mood and occasional slumps of one or two weeks make attendance
+  autocorrelated (streaks and slumps), so recent attendance predicts. Slumps are mild enough
+  (-1 on the log-odds) not to make anyone look chronically absent.
 - Weekdays (Mondays and Fridays are worse), hours (8 o'clock is much worse) and classes have
   effects shared by everyone; attendance tires slowly through a term (term week); terms are
   separated by a break week every eighth week, and two public holidays have no sessions.
@@ -38,6 +39,7 @@ import csv
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -67,7 +69,7 @@ EVENING_EFFECT = -0.3  # 17 and 18 o'clock: only the drift anomaly moves session
 CLASS_EFFECT_SD = 0.5
 TERM_WEEK_EFFECT = -0.02
 MOOD_RHO, MOOD_SD = 0.95, 0.1  # daily AR(1), stationary sd
-SLUMP_WEEKLY_RATE, SLUMP_EFFECT, SLUMP_WEEKS = 0.005, -1.5, (2, 3)
+SLUMP_WEEKLY_RATE, SLUMP_EFFECT, SLUMP_WEEKS = 0.01, -1.0, (1, 2)
 UNKNOWN_ARRIVAL_SHARE = 0.05
 FACE_UNCERTAIN_RATE, FACE_UNKNOWN_RATE = 0.02, 0.015  # per attending face, per photo
 DEGRADED_UNCERTAIN, DEGRADED_UNKNOWN = 0.15, 0.12  # on the day matching health degrades
@@ -136,6 +138,15 @@ class SyntheticHistory:
         import numpy as np
 
         return np.fromiter((r.attended for r in self.records), dtype=bool, count=len(self.records))
+
+    def truth(self, records: Sequence[AttendanceRecord]) -> np.ndarray:
+        """The true probabilities of (some of) this history's records, in the order given."""
+        import numpy as np
+
+        index = {
+            (r.session_id, r.student_id): p for r, p in zip(self.records, self.probabilities, strict=True)
+        }
+        return np.array([index[(r.session_id, r.student_id)] for r in records])
 
     def oracle_auc(self) -> float:
         """ROC-AUC of the true probabilities against the outcomes: the best any model can do."""
