@@ -8,8 +8,8 @@ The exported model reproduces scikit-learn's predictions exactly (a unit test ho
   (a leaf above the bottom becomes a chain of "always left" splits), so that every row walks the
   same number of levels and all rows × trees move together in a few numpy operations per level.
   It also returns per-feature path contributions (Saabas): at each split, the change in the
-  subtree's expected value is credited to the split's feature; the contributions and the
-  baseline sum to the raw score.
+  subtree's expected value is credited to the split's feature; ``expected`` (the raw score of
+  an average row) plus the contributions is the raw score.
 - :class:`Calibrator`: isotonic (piecewise linear) or sigmoid (Platt) map from raw score to probability.
 - :class:`Intervals`: per calibration bin, how far the observed rate may lie from the prediction.
 - :class:`AttendanceModel`: the classifier, its calibrator and intervals, the optional arrival
@@ -41,6 +41,11 @@ class TreeEnsemble:
     baseline: float
 
     @property
+    def expected(self) -> float:
+        """The raw score of an average training row: the baseline plus each tree's root value."""
+        return self.baseline + float(self.value[:, 0].sum())
+
+    @property
     def depth(self) -> int:
         return int(self.feature.shape[1] + 1).bit_length() - 1
 
@@ -49,7 +54,7 @@ class TreeEnsemble:
         return self._walk(X, contributions=False)[0]
 
     def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raw scores and per-feature contributions (rows × features): baseline + contributions = raw."""
+        """Raw scores and per-feature contributions (rows × features): expected + contributions = raw."""
         raw, contrib = self._walk(X, contributions=True)
         assert contrib is not None
         return raw, contrib

@@ -112,12 +112,12 @@ def retrain(now: datetime, active: Version | None, usable_records: int, drift_re
     growth = (usable_records - active.trained_records) / max(active.trained_records, 1)
     if growth >= GROWTH:
         return Decision(
-            True, f"usable records grew {growth:.0%} since {active.version} (at least {GROWTH:.0%})"
+            True, f"usable records grew {growth:.1%} since {active.version} (at least {GROWTH:.0%})"
         )
     if drift_reported:
         return Decision(True, "the anomaly scan reported drift")
     return Decision(
         False,
-        f"active {active.version} is {age.days} days old, data grew {growth:.0%} "
+        f"active {active.version} is {age.days} days old, data grew {growth:.1%} "
         f"(under {GROWTH:.0%}), no drift reported",
     )
