@@ -249,9 +249,9 @@ class Predictor:
         for i, key in enumerate(zip(cols.student.tolist(), cols.t.tolist(), strict=True)):
             if key not in seen:
                 minutes = history.arrivals(*key)
-                seen[key] = np.percentile(minutes, (10, 50, 90)) if len(minutes) >= MIN_ARRIVALS else None
-            if seen[key] is not None:
-                out[i] = seen[key]
+                enough = len(minutes) >= MIN_ARRIVALS
+                seen[key] = np.percentile(minutes, (10, 50, 90)) if enough else np.full(3, np.nan)
+            out[i] = seen[key]
 
 
 def wilson(p: np.ndarray, n: np.ndarray, z: float = Z90) -> tuple[np.ndarray, np.ndarray]:
