@@ -5,6 +5,8 @@
 - Log loss: probabilities clipped to [1e-15, 1 - 1e-15].
 - Expected calibration error (ECE): ``ECE_BINS`` = 15 equal-width bins over [0, 1];
   the count-weighted mean of |observed rate - mean prediction| over non-empty bins.
+- Population stability index (PSI) of a feature: sum over bins of (a - e) ln(a / e) between the
+  shares now (a) and in training (e), shares floored at ``PSI_FLOOR``; above 0.2 is read as drift.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
 
 ECE_BINS = 15
 EPS = 1e-15
+PSI_FLOOR = 1e-4
 
 
 def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -82,3 +85,12 @@ def metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
         "observed_rate": float(y.mean()) if len(y) else float("nan"),
         "predicted_rate": float(np.mean(p)) if len(y) else float("nan"),
     }
+
+
+def population_stability(expected: np.ndarray, actual: np.ndarray) -> float:
+    """PSI between two share vectors over the same bins."""
+    import numpy as np
+
+    e = np.maximum(np.asarray(expected, dtype=float), PSI_FLOOR)
+    a = np.maximum(np.asarray(actual, dtype=float), PSI_FLOOR)
+    return float(np.sum((a - e) * np.log(a / e)))

@@ -13,8 +13,8 @@ The exported model reproduces scikit-learn's predictions exactly (a unit test ho
 - :class:`Calibrator`: isotonic (piecewise linear) or sigmoid (Platt) map from raw score to probability.
 - :class:`Intervals`: per calibration bin, how far the observed rate may lie from the prediction.
 - :class:`AttendanceModel`: the classifier, its calibrator and intervals, the optional arrival
-  quantile models (p10, p50, p90 minutes), and the training distribution of every feature
-  (decile edges and shares, for drift checks).
+  quantile models (p10, p50, p90 minutes), and the distribution of every feature in the latest
+  training weeks (decile edges and shares, for drift checks).
 
 Inputs must be finite (the features always are).
 """
@@ -162,12 +162,28 @@ class AttendanceModel:
     classifier: TreeEnsemble
     calibrator: Calibrator
     intervals: Intervals
-    reference_edges: np.ndarray  # features × 9 inner decile edges of the training data
-    reference_shares: np.ndarray  # features × 10 shares of the training data per decile bin
+    reference_edges: np.ndarray  # features × 9 inner decile edges in the latest training weeks
+    reference_shares: np.ndarray  # features × 10 shares per decile bin there
     arrival: tuple[TreeEnsemble, TreeEnsemble, TreeEnsemble] | None = None
 
     def probability(self, X: np.ndarray) -> np.ndarray:
         return self.calibrator(self.classifier.raw(X))
+
+    def drift(self, X: np.ndarray) -> dict[str, float]:
+        """The PSI of each feature of ``X`` (recent rows) against the latest training weeks' deciles.
+
+        ``n_prior`` and ``term_week`` grow with time by nature; their PSI says little on its own.
+        """
+        import numpy as np
+
+        from rollcall.ml.evaluate import population_stability
+
+        out = {}
+        for j, name in enumerate(self.features):
+            bins = np.searchsorted(self.reference_edges[j], X[:, j], side="right")
+            shares = np.bincount(bins, minlength=10) / max(len(X), 1)
+            out[name] = population_stability(self.reference_shares[j], shares)
+        return out
 
     def score(self, X: np.ndarray) -> Scores:
         """Probabilities, intervals, per-feature effects and arrival quantiles for the rows of X.

@@ -20,14 +20,14 @@ grows. ``risk_level`` is ``high`` below ``HIGH_RISK_BELOW``, ``medium`` below
 model's p10/p50/p90 in minutes relative to the start, or the student's own empirical quantiles
 (at least ``MIN_ARRIVALS`` known arrivals), or ``None``.
 
-A model that fails while scoring degrades to the fallbacks (logged), never to an error.
+A model that fails while scoring degrades to the fallbacks (logged and counted as the metric
+``PredictionModelFailed``), never to an error.
 Results are columnar (:class:`Predictions`): 100,000 predictions are arrays; the API's item
 dictionaries are made per item, when asked for.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,8 +40,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from rollcall.ml.model import AttendanceModel
-
-log = logging.getLogger(__name__)
 
 MODEL, SIMILARITY, HEURISTIC = "model", "similarity", "heuristic"
 METHODS = (MODEL, SIMILARITY, HEURISTIC)
@@ -186,7 +184,12 @@ class Predictor:
             try:
                 return self._by_model(history, cols, queries, arrival)
             except Exception:  # a broken model must not break predictions
-                log.exception("model scoring failed: answering with the fallbacks")
+                from rollcall.observability import count, logger
+
+                logger.exception(
+                    "model scoring failed: answering with the fallbacks", extra={"model": self.model_version}
+                )
+                count("PredictionModelFailed")
         return self._by_fallback(history, cols, queries, arrival)
 
     def _by_model(

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rollcall.errors import InsufficientData
-from rollcall.ml.evaluate import calibration_error, metrics
+from rollcall.ml.evaluate import ECE_BINS, calibration_error, metrics
 from rollcall.ml.features import EPOCH, FEATURES, History, usable
 from rollcall.ml.importer import content_hash
 from rollcall.ml.model import AttendanceModel, Calibrator, Intervals, TreeEnsemble
@@ -42,6 +42,7 @@ MIN_ARRIVALS = 100
 HOLDOUT_SHARE = 0.2
 CALIBRATION_SHARE = 0.2
 INTERVAL_BINS = 10
+INTERVAL_Z = 1.645  # a 90 % normal interval
 QUANTILES = (0.1, 0.5, 0.9)
 
 CLASSIFIER_PARAMS: dict[str, Any] = {
@@ -234,7 +235,9 @@ def _calibrator(kind: str, raw: np.ndarray, y: np.ndarray) -> Calibrator:
 
 
 def _intervals(p: np.ndarray, y: np.ndarray) -> Intervals:
-    """Equal-count bins of the calibrated predictions on the calibration slice."""
+    """Equal-count bins of the calibrated predictions on the calibration slice: per bin, the gap
+    between observed and predicted rate, and the 90 % half-width of the observed rate (plus half a
+    record, so that a bin of all-attended records still has some width)."""
     import numpy as np
 
     edges = np.unique(np.quantile(p, np.linspace(0, 1, INTERVAL_BINS + 1)[1:-1]))
@@ -242,12 +245,14 @@ def _intervals(p: np.ndarray, y: np.ndarray) -> Intervals:
     n = np.bincount(b, minlength=len(edges) + 1).astype(float)
     observed = np.bincount(b, weights=y.astype(float), minlength=len(edges) + 1) / np.maximum(n, 1)
     predicted = np.bincount(b, weights=p, minlength=len(edges) + 1) / np.maximum(n, 1)
-    half = 1.645 * np.sqrt(observed * (1 - observed) / np.maximum(n, 1)) + 0.5 / np.maximum(n, 1)
+    half = INTERVAL_Z * np.sqrt(observed * (1 - observed) / np.maximum(n, 1)) + 0.5 / np.maximum(n, 1)
     return Intervals(edges=edges, gap=observed - predicted, half=half)
 
 
 def _reference(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Decile edges and shares of each training feature (the drift baseline)."""
+    """Decile edges and shares of each feature: the drift baseline. It is taken on the calibration
+    slice, the latest training weeks, whose students have histories about as long as recent data
+    will (early records, with little history behind them, would make every later week look drifted)."""
     import numpy as np
 
     edges = np.quantile(X, np.linspace(0.1, 0.9, 9), axis=0).T  # features × 9
@@ -304,7 +309,7 @@ def train(records: Iterable[AttendanceRecord] | Dataset, *, now: datetime | None
     cal = data.calibration
     calibrator, calibration_ece = _fit_calibrator(classifier.raw(data.X[cal]), data.y[cal])
     p_cal = calibrator(classifier.raw(data.X[cal]))
-    edges, shares = _reference(data.X[~data.holdout])
+    edges, shares = _reference(data.X[cal])
     model = AttendanceModel(
         features=FEATURES,
         classifier=classifier,
@@ -319,7 +324,9 @@ def train(records: Iterable[AttendanceRecord] | Dataset, *, now: datetime | None
     )
     result = evaluate_model(model, data)
     result.update(data.counts)
-    result.update({"calibration": calibrator.kind, "calibration_ece_trials": calibration_ece, "ece_bins": 15})
+    result.update(
+        {"calibration": calibrator.kind, "calibration_ece_trials": calibration_ece, "ece_bins": ECE_BINS}
+    )
     logger.info("training: evaluated", extra={"roc_auc": result["roc_auc"], "ece": result["ece"]})
     params = {
         "classifier": {**CLASSIFIER_PARAMS, "max_iter": n_trees},

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from rollcall.ml.evaluate import brier, calibration_error, log_loss, metrics, roc_auc
+from rollcall.ml.evaluate import brier, calibration_error, log_loss, metrics, population_stability, roc_auc
 
 
 def _pairwise_auc(y: np.ndarray, p: np.ndarray) -> float:
@@ -39,3 +39,14 @@ def test_brier_log_loss_and_calibration_error_by_hand() -> None:
     # 15 bins: 0.2 alone (gap 0.2), 0.65 alone (gap 0.35), 0.9 and 0.95 together (gap 0.075 each)
     assert calibration_error(y, p) == pytest.approx((0.2 + 0.35 + 0.15) / 4)
     assert metrics(y, p)["positives"] == 3
+
+
+def test_population_stability_is_zero_for_the_same_shares_and_grows_with_a_shift() -> None:
+    even = np.full(10, 0.1)
+    shifted = np.array([0.0, 0.0, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2, 0.2])
+    assert population_stability(even, even) == 0.0
+    expected = sum(
+        (a - e) * math.log(max(a, 1e-4) / e) for a, e in zip(np.maximum(shifted, 1e-4), even, strict=True)
+    )
+    assert population_stability(even, shifted) == pytest.approx(expected)
+    assert population_stability(even, shifted) > 0.2

@@ -125,12 +125,17 @@ def test_with_too_little_history_the_heuristic_answers(
 
 
 def test_a_model_that_fails_degrades_to_the_fallbacks(clean_history: History, next_week: list[Query]) -> None:
+    from rollcall.observability import metrics
+
     # Given a model that raises when it scores
     broken = Predictor(BrokenModel(), "v0009", OrgStats(90, 100))  # type: ignore[arg-type]
-    # When it is asked, the fallbacks answer instead of an error
+    metrics.clear_metrics()
+    # When it is asked, the fallbacks answer instead of an error, and the failure is counted
     items = broken.predict(clean_history, next_week[:5]).items()
     assert {i["method"] for i in items} <= {"similarity", "heuristic"}
     assert all(i["model_version"] is None for i in items)
+    assert "PredictionModelFailed" in metrics.metric_set
+    metrics.clear_metrics()
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from rollcall import errors
 from rollcall.ml import train
 from rollcall.ml.evaluate import roc_auc
+from rollcall.ml.features import EPOCH
 from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.ml.train import Dataset, TrainedModel
 from rollcall.records import Status
@@ -101,3 +102,20 @@ def test_exported_trees_reproduce_scikit_learn(dataset: Dataset) -> None:
     raw, contrib = trees.explain(rows)
     np.testing.assert_allclose(trees.expected + contrib.sum(axis=1), raw, atol=1e-9)
     assert (contrib != 0).any(axis=0).sum() >= 3  # several features take part
+
+
+def test_the_drift_check_finds_the_injected_timetable_move(
+    anomalous_org: SyntheticHistory, dataset: Dataset, trained: TrainedModel
+) -> None:
+    # Given a model trained on an organisation whose last two weeks moved classes to the evening
+    drifted = train.build_dataset(anomalous_org.records)
+    model = train.train(drifted).model
+    drift = next(a for a in anomalous_org.anomalies if a.type == "model_drift")
+    since = int(drift.window[0].timestamp()) - EPOCH
+    # When the features of those weeks are compared with the training data
+    psi = model.drift(drifted.X[drifted.t >= since])
+    # Then the session hour has drifted, while the same weeks of a clean organisation have not
+    assert psi["hour"] > 0.2
+    clean = trained.model.drift(dataset.X[dataset.t >= since])
+    assert clean["hour"] < 0.1
+    assert clean["rate_overall"] < 0.2
