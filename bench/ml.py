@@ -94,7 +94,7 @@ def run(report: Report) -> None:
         f"{m['fit_records']} records, calibrated ({m['calibration']}) on the next "
         f"{m['calibration_records']}; {clf['max_iter']} trees of depth ≤ {clf['max_depth']}.",
         "The oracle knows every student's propensity and daily state; the model estimates them from at most "
-        "16 weeks of records. See the docstring of rollcall.ml.synthetic for why the world is built as it is.",
+        "16 weeks of records. The docstring of rollcall.ml.synthetic says why the world is built so.",
     ]
     _speed(section, org, _stored(trained), data)
     _training(section)
