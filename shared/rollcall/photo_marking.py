@@ -140,6 +140,12 @@ def _record(
             "uncertain": result.uncertain,
             "absent": absent,
             "unknown_count": result.unknown_count,
+            "counts": {
+                "faces": len(matches),
+                "present": len(result.present),
+                "uncertain": len(result.uncertain),
+                "unknown": result.unknown_count,
+            },
         },
     )
     count("PhotoMarked")

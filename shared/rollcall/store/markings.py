@@ -5,9 +5,10 @@ Items::
     marking  pk ORG#o#SESSION#<session>  sk PHOTO#<sha256>
              gsi2 ORG#o#MARKINGS#<yyyy-mm> / <marked_at>#<session>#<sha256>
 
-The item makes a resent photo a no-op (its first result is answered again), and keeps, per face,
-the status, the distance and the students within the confident threshold (never an embedding):
-what the anomaly scan needs for matching health and for faces that match two students.
+The item makes a resent photo a no-op (its first result is answered again), and keeps
+``counts`` {faces, present, uncertain, unknown} and, per face, the status, the distance and the
+students within the confident threshold (never an embedding): what the anomaly scan needs for
+matching health and for faces that match two students.
 """
 
 from __future__ import annotations

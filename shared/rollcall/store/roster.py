@@ -28,6 +28,13 @@ class RosterRepo:
 
     def create(self, student: Student, *, created_by: str, created_at: datetime) -> Student:
         """Store a new student and its class memberships; AlreadyExists if the id is taken."""
+        if not self.put_profile(student, created_by=created_by, created_at=created_at):
+            raise AlreadyExists(f"student {student.student_id} already exists", code="STUDENT_EXISTS")
+        self.records.batch_put(self._member_item(c, student.student_id) for c in student.class_ids)
+        return Student(student.student_id, student.name, tuple(student.class_ids), created_at)
+
+    def put_profile(self, student: Student, *, created_by: str, created_at: datetime) -> bool:
+        """Store a student's profile unless one exists; whether it was new (memberships not included)."""
         for class_id in student.class_ids:
             check_id(class_id, "class_id")
         pk, sk = self._profile_key(student.student_id)
@@ -43,10 +50,7 @@ class RosterRepo:
             "gsi1pk": self.records.key("STUDENTS"),
             "gsi1sk": student.student_id,
         }
-        if not self.records.put(item, if_absent=True):
-            raise AlreadyExists(f"student {student.student_id} already exists", code="STUDENT_EXISTS")
-        self.records.batch_put(self._member_item(c, student.student_id) for c in student.class_ids)
-        return Student(student.student_id, student.name, tuple(student.class_ids), created_at)
+        return self.records.put(item, if_absent=True)
 
     def ensure_members(self, pairs: set[tuple[str, str]]) -> int:
         """Record (class_id, student_id) memberships (imports: idempotent); returns the count."""
