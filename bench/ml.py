@@ -110,10 +110,11 @@ def _stored(trained: TrainedModel) -> AttendanceModel:
 
 
 def _baselineRow(data: Dataset, oracle_auc: float) -> Row:
-    from rollcall.ml.evaluate import calibration_error, roc_auc
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    from rollcall.ml.evaluate import calibration_error, roc_auc
 
     ho = data.holdout
     lr = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(data.X[~ho], data.y[~ho])
@@ -149,9 +150,10 @@ def _anomalousRow() -> Row:
 
 def _speed(section: Section, org: SyntheticHistory, model: AttendanceModel, data: Dataset) -> None:
     import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     from rollcall.ml.features import CLASS_WINDOW_DAYS, History
     from rollcall.ml.predictor import OrgStats, Predictor, Query
-    from sklearn.ensemble import HistGradientBoostingClassifier
 
     history = History.from_records(org.records)
     predictor = Predictor(model, "v0001", OrgStats.from_records(org.records))
@@ -236,8 +238,9 @@ def _speed(section: Section, org: SyntheticHistory, model: AttendanceModel, data
 
 
 def _training(section: Section) -> None:
-    from rollcall.ml import synthetic, train
     from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from rollcall.ml import synthetic, train
 
     org = synthetic.generate("bench-big", BIG_STUDENTS, WEEKS, SEED + 1, anomalies=False)
     start = time.perf_counter()

@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from rollcall_local.config import LocalConfig
 from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
 from rollcall_local.provision import provision
 from rollcall_local.session import load_template
 from rollcall_local.template import Physical, Template
-
 from tests.integration.runtime.helpers import free_port
 
 

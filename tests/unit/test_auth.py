@@ -19,6 +19,7 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from jwt import PyJWKClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+
 from rollcall.auth import TokenVerifier, issue_token
 from rollcall.http import AdminOnly, Staff, create_app
 from rollcall.settings import FunctionSettings

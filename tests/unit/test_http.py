@@ -9,6 +9,7 @@ import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+
 from rollcall import errors
 from rollcall.auth import issue_token
 from rollcall.handlers import make_handler, trigger_of

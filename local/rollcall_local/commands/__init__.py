@@ -13,4 +13,5 @@ COMMANDS = {
     "token": "rollcall_local.commands.token",
     "render-event": "rollcall_local.commands.render_event",
     "reset": "rollcall_local.commands.reset",
+    "demo": "rollcall_local.commands.demo",
 }

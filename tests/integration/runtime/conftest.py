@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from rollcall_local.config import LocalConfig
 from rollcall_local.console import Console
 from rollcall_local.session import Session
 from rollcall_local.stack import Stack
-
 from tests.integration.runtime.helpers import free_port
 
 ROOT = Path(__file__).resolve().parents[3]

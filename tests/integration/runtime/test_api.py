@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from rollcall_local.api import MAX_BODY_BYTES
 from rollcall_local.stack import Stack
 

@@ -8,12 +8,12 @@ import stat
 from pathlib import Path
 
 import pytest
+
 from rollcall.auth import Role, TokenVerifier
 from rollcall_local.__main__ import main
 from rollcall_local.commands.run import banner
 from rollcall_local.config import REPO_ROOT, LocalConfig
 from rollcall_local.stack import Stack
-
 from tests.integration.runtime.helpers import free_port
 
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+
 from rollcall_local.api import CONTROL_HEADER
 from rollcall_local.console import Console
 from rollcall_local.schedules import Scheduler
 from rollcall_local.stack import Stack
-
 from tests.integration.runtime.helpers import wait_for
 
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3")

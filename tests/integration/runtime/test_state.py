@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from rollcall_local import state
 from rollcall_local.config import LocalConfig
 from rollcall_local.emulator import Emulator
 from rollcall_local.session import Session
-
 from tests.integration.runtime.helpers import free_port
 
 ITEM = {"pk": {"S": "row"}, "blob": {"B": b"\x00\xffbytes"}, "nested": {"M": {"list": {"L": [{"N": "1"}]}}}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from rollcall_local.cfn import NO_VALUE, Resolver, TemplateError, load_yaml
 from rollcall_local.config import SamConfig, parse_overrides
 from rollcall_local.provision import planned, queue_order

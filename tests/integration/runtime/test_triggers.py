@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from rollcall_local.apigw import Cors, Request, Response, Router, http_response
 from rollcall_local.cron import ScheduleError, parse
 from rollcall_local.devauth import render_event

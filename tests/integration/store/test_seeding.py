@@ -6,8 +6,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from rollcall_local.emulator import Aws
-from rollcall_local.template import Physical
 
 from rollcall.ml.synthetic import generate
 from rollcall.seeding import store_history
@@ -15,6 +13,8 @@ from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.markings import MarkingRepo
 from rollcall.store.records import OrgDirectory, OrgRecords
 from rollcall.store.roster import RosterRepo
+from rollcall_local.emulator import Aws
+from rollcall_local.template import Physical
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,9 @@ def test_a_history_is_stored_whole_and_reseeding_adds_nothing(records: OrgRecord
     assert sorted(stored, key=key) == sorted(history.records, key=key)
     assert len(RosterRepo(records).all()) == 16
     assert len(SessionRepo(records).between(history.start, history.now)) == len(history.sessions)
-    events = list(MarkingRepo(records).between(history.start - timedelta(days=1), history.now + timedelta(days=1)))
+    events = list(
+        MarkingRepo(records).between(history.start - timedelta(days=1), history.now + timedelta(days=1))
+    )
     assert len(events) == len(history.marking_events)
     assert all(set(e["counts"]) == {"faces", "present", "uncertain", "unknown"} for e in events)
     assert "seeded" in OrgDirectory(records.table, client=records.client).organisations()

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from rollcall.errors import AlreadyExists, FaceLimit, NotFound, WrongOrganisation
 from rollcall.records import AttendanceRecord, Session, Source, Status, Student
 from rollcall.store.attendance import AttendanceRepo, SessionRepo, months_between

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from rollcall.face.match import Gallery
 from rollcall.face.models import Models, get_models
 from rollcall.face.pipeline import EnrolmentFace, enrol

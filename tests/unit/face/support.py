@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
 from rollcall.face.detect import Box
 from rollcall.settings import FaceSettings
 

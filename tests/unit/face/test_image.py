@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from PIL import Image
+
 from rollcall.errors import ImageTooLarge, InvalidImageEncoding, UnsupportedImage
 from rollcall.face.image import decode_image
 

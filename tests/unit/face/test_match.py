@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rollcall.face.match import FaceStatus, Gallery, linear_sum_assignment, match_faces
 from scipy.optimize import linear_sum_assignment as scipy_assignment
+
+from rollcall.face.match import FaceStatus, Gallery, linear_sum_assignment, match_faces
 
 from .support import random_embeddings
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from rollcall.errors import ModelUnavailable
 from rollcall.face.detect import detect_faces
 from rollcall.face.encode import face_chips

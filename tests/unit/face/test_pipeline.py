@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
+
 from rollcall.errors import (
     DuplicateFace,
     FaceTooSmall,

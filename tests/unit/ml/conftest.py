@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rollcall.ml import synthetic, train
 from rollcall.ml.features import History
 from rollcall.ml.synthetic import SyntheticHistory

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from rollcall import errors
 from rollcall.ml import artifact
 from rollcall.ml.train import Dataset, TrainedModel

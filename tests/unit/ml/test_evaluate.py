@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+
 from rollcall.ml.evaluate import brier, calibration_error, log_loss, metrics, population_stability, roc_auc
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+
 from rollcall.ml.features import CAP_DAYS, CLASS_WINDOW_DAYS, FEATURES, PRIOR_RATE, History
 from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.records import AttendanceRecord, Status

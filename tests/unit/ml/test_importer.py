@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from rollcall import errors
 from rollcall.ml import importer
 from rollcall.records import Source, Status

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+
 from rollcall.ml import predictor
 from rollcall.ml.features import FEATURES, History
 from rollcall.ml.predictor import OrgStats, Predictions, Predictor, Query

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from rollcall.ml import synthetic
 from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.records import AttendanceRecord, Source, Status

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+
 from rollcall import errors
 from rollcall.ml import train
 from rollcall.ml.evaluate import roc_auc
