@@ -27,10 +27,8 @@ from typing import Any
 import numpy as np
 
 from bench.harness import Report, Row, Section, ms, timeit
-from tests.unit.face.support import IOU_MATCH, annotated_faces, found, make_settings
+from bench.faces_data import FACES, IOU_MATCH, ROOT, annotated_faces, face_settings, found
 
-ROOT = Path(__file__).resolve().parents[1]
-FACES = ROOT.parent / "shared" / "data" / "faces"
 REFERENCE = (
     "face_recognition 1.3.0: load_image_file, face_locations(upsample=1), face_encodings, "
     "then per face a Python loop over the students calling face_distance"
@@ -47,7 +45,7 @@ def run(report: Report) -> None:
         import face_recognition as reference  # loads its four models (about 1.1 s), outside every timing
     from rollcall.face.models import get_models
 
-    settings = make_settings()
+    settings = face_settings()
     get_models()  # ours load too, outside every timing (cold start has its own section)
     gallery, students = _gallery(settings, count=200)
     _marking(
@@ -261,7 +259,7 @@ def _threads(section: Section) -> None:
     from rollcall.face.image import decode_image
     from rollcall.face.models import get_models
 
-    models, settings = get_models(), make_settings()
+    models, settings = get_models(), face_settings()
     image = decode_image((FACES / "groups" / "bald_guys.jpg").read_bytes(), max_bytes=10**7, max_pixels=10**8)
     _, chips = face_chips(image.rgb, detect_faces(image.rgb, models.detector, settings), models)
     cpu = time.process_time()
@@ -327,8 +325,8 @@ def _cold_start(section: Section) -> None:
     first = cold_start(
         "rollcall.face.pipeline",
         [*shared, ROOT],
-        f"from tests.unit.face.support import make_settings\n"
-        f"rollcall.face.pipeline.enrol(open({str(obama)!r}, 'rb').read(), make_settings())",
+        f"from bench.faces_data import face_settings\n"
+        f"rollcall.face.pipeline.enrol(open({str(obama)!r}, 'rb').read(), face_settings())",
     )
     section.rows.append(_row("import rollcall.face.pipeline", ours["import"], theirs, "informational", None))
     section.rows.append(

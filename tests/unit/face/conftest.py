@@ -15,12 +15,12 @@ from rollcall.face.models import Models, get_models
 from rollcall.face.pipeline import EnrolmentFace, enrol
 from rollcall.settings import FaceSettings
 
-from .support import make_settings
+from bench.faces_data import face_settings
 
 
 @pytest.fixture(scope="session")
 def settings() -> FaceSettings:
-    return make_settings()
+    return face_settings()
 
 
 @pytest.fixture(scope="session")
