@@ -9,8 +9,12 @@
    never overrides a teacher's correction, so several photos of one session merge (present in any
    is present) and concurrent markings leave one record per student. Students of the class not
    seen get "absent" only where they have no record yet.
-4. The marking event (per face: status, distance, the students within the confident threshold)
-   is kept for the anomaly scan.
+4. The marking event (per face: status, distance, why an unknown face is unknown, quality
+   issues, the students within the confident threshold) is kept for the anomaly scan.
+
+When photos are kept (FACE_STORE_PHOTOS), the photo is kept before anything is written, so a
+failure to keep it fails the marking (a retry is harmless) rather than leaving a marking whose
+photo the school configured to keep is missing.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from rollcall.settings import FaceSettings
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.faces import FaceRepo
 from rollcall.store.markings import MarkingRepo
+from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgRecords
 from rollcall.store.roster import RosterRepo
 
@@ -58,6 +63,7 @@ def mark_photo(
     session_id: str,
     image_base64: str,
     settings: FaceSettings,
+    photos: PhotoStore,
     *,
     annotate: bool = False,
     now: datetime,
@@ -77,6 +83,7 @@ def mark_photo(
     if first is not None:  # a resent photo with a drawing asked for: draw, write nothing
         result = _replay(first)
     else:
+        photos.put_marking(session_id, photo.sha256, photo.data, photo.format)
         result = _record(records, who, session, analysis, matches, roster, gallery, settings, now)
     result.timings = analysis.timings
     if annotate:
