@@ -13,7 +13,6 @@ from datetime import datetime
 from rollcall.auth import Principal
 from rollcall.errors import NotFound
 from rollcall.face.image import DecodedImage, decode_image
-from rollcall.face.match import Gallery
 from rollcall.face.pipeline import enrol, ensure_not_duplicate
 from rollcall.observability import count, logger
 from rollcall.settings import FaceSettings
@@ -47,6 +46,8 @@ def enrol_face(
 
     DUPLICATE_FACE names the other student to staff, never to a student enrolling themself.
     """
+    from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
+
     RosterRepo(records).require(student_id)
     faces = FaceRepo(records)
     photo = decode(image_base64, settings)

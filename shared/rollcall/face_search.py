@@ -13,8 +13,8 @@ from datetime import datetime
 
 from rollcall.auth import Principal
 from rollcall.enrolment import decode
-from rollcall.face.match import FaceStatus, Gallery
 from rollcall.face.pipeline import SearchResult, search
+from rollcall.face.status import FaceStatus
 from rollcall.observability import count
 from rollcall.settings import FaceSettings
 from rollcall.store.audit import AuditLog
@@ -34,6 +34,8 @@ def search_faces(
     now: datetime,
 ) -> tuple[SearchResult, dict[str, str]]:
     """The search result and the names of its candidates (student id → name)."""
+    from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
+
     roster = RosterRepo(records)
     labels, embeddings = FaceRepo(records).gallery(set(roster.members(class_id)) if class_id else None)
     result = search(decode(image_base64, settings), Gallery(embeddings, labels), settings, max_results)

@@ -22,12 +22,12 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollcall.auth import Principal
 from rollcall.enrolment import decode
-from rollcall.face.match import FaceStatus, Gallery
 from rollcall.face.pipeline import FaceMatch, GroupAnalysis, analyse, mark
+from rollcall.face.status import FaceStatus
 from rollcall.observability import count, logger
 from rollcall.records import AttendanceRecord, Session, Source, Status
 from rollcall.settings import FaceSettings
@@ -37,6 +37,9 @@ from rollcall.store.markings import MarkingRepo
 from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgRecords
 from rollcall.store.roster import RosterRepo
+
+if TYPE_CHECKING:
+    from rollcall.face.match import Gallery
 
 ARRIVAL_WINDOW_BEFORE = timedelta(minutes=30)  # a photo this early still counts as the arrival time
 
@@ -77,6 +80,8 @@ def mark_photo(
 
     roster = RosterRepo(records).members(session.class_id)
     labels, embeddings = FaceRepo(records).gallery(set(roster))
+    from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
+
     gallery = Gallery(embeddings, labels)
     analysis = analyse(photo, settings)
     matches = mark(analysis, gallery, settings)
@@ -116,13 +121,13 @@ def _record(
             mode="merge",
         )
     absent = sorted(set(roster) - set(seen))
-    for student_id in absent:
-        attendance.write(
-            _record_of(
-                session, student_id, Status.ABSENT, who, now, None, None, analysis, source=Source.ROSTER
-            ),
-            mode="if_absent",
-        )
+    attendance.write_many(
+        (
+            _record_of(session, s, Status.ABSENT, who, now, None, None, analysis, source=Source.ROSTER)
+            for s in absent
+        ),
+        mode="if_absent",
+    )
     faces = [m.as_dict() for m in matches]
     for face, close in zip(faces, _within_confident(analysis, gallery, settings), strict=True):
         face["within_confident"] = close

@@ -25,6 +25,7 @@ import binascii
 import hashlib
 import io
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -49,6 +50,7 @@ class DecodedImage:
     sha256: str  # of the uploaded bytes: the photo's identity for idempotent marking
     scale: float  # working pixels per photo pixel (1.0 unless downscaled)
     data: bytes = field(default=b"", repr=False)  # the uploaded bytes, for keeping the photo when configured
+    decode_ms: float = 0.0  # how long decoding took
 
 
 def b64decode(text: str, max_bytes: int) -> bytes:
@@ -70,6 +72,7 @@ def decode_image(
     """Decode an upload (base64 text, or the raw bytes) into a :class:`DecodedImage`."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    started = time.perf_counter()
     raw = b64decode(data, max_bytes) if isinstance(data, str) else data
     if len(raw) > max_bytes:
         raise _too_large("bytes", max_bytes=max_bytes, bytes=len(raw))
@@ -121,6 +124,7 @@ def decode_image(
         sha256=hashlib.sha256(raw).hexdigest(),
         scale=rgb.width / upright_size[0],
         data=raw,
+        decode_ms=round((time.perf_counter() - started) * 1000, 1),
     )
 
 

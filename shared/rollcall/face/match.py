@@ -31,30 +31,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rollcall.face.status import FaceStatus, Unmatched, status_of
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
-
-
-class FaceStatus(StrEnum):
-    PRESENT = "present"
-    UNCERTAIN = "uncertain"
-    UNKNOWN = "unknown"
-
-
-class Unmatched(StrEnum):
-    """Why a face is unknown."""
-
-    # Nobody of the class has an enrolled face.
-    NO_ENROLLED_STUDENTS = "NO_ENROLLED_STUDENTS"
-    # The nearest student is beyond the uncertain threshold.
-    NO_STUDENT_WITHIN_THRESHOLD = "NO_STUDENT_WITHIN_THRESHOLD"
-    # Every student within the threshold was assigned to another face (one face per student).
-    STUDENT_MATCHED_TO_ANOTHER_FACE = "STUDENT_MATCHED_TO_ANOTHER_FACE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,13 +136,6 @@ def match_faces(probes: ArrayLike, gallery: Gallery, confident: float, uncertain
             Match(gallery.student_ids[student], distance, status_of(distance, confident, uncertain))
         )
     return matches
-
-
-def status_of(distance: float, confident: float, uncertain: float) -> FaceStatus:
-    """What a distance to a student makes of a face, by the thresholds alone."""
-    if distance <= confident:
-        return FaceStatus.PRESENT
-    return FaceStatus.UNCERTAIN if distance <= uncertain else FaceStatus.UNKNOWN
 
 
 def similarity(distances: ArrayLike, confident: float, uncertain: float) -> NDArray[np.float64]:
