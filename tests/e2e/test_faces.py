@@ -185,9 +185,9 @@ def test_group_photos_mark_the_right_students(
     assert (body["uncertain"], body["unknown_count"], body["replayed"]) == ([], unknown, False)
     assert body["absent"] == sorted(set(enrolled) - expected)
     assert len(body["faces"]) == len(expected) + unknown
-    for face in body["faces"]:
-        assert (face["student_id"] is None) == (face["status"] == "unknown")
-        assert (face["reason"] == "NO_STUDENT_WITHIN_THRESHOLD") == (face["status"] == "unknown")
+    timings = body["timings"]  # in ms, rounded to 0.1: decoding counted, the total is the steps' sum
+    steps = timings["decode"] + timings["detect"] + timings["encode"]
+    assert timings["decode"] > 0 and timings["total"] == pytest.approx(steps, abs=0.2)
     # and the register says the same: nobody else present, nobody left unmarked
     register = teacher.get(f"/v1/sessions/{session}/attendance").json()
     assert set(register["present"]) == expected
