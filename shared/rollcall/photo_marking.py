@@ -71,6 +71,8 @@ def mark_photo(
     annotate: bool = False,
     now: datetime,
 ) -> Marking:
+    from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
+
     session = SessionRepo(records).require(session_id)
     photo = decode(image_base64, settings)
     markings = MarkingRepo(records)
@@ -80,8 +82,6 @@ def mark_photo(
 
     roster = RosterRepo(records).members(session.class_id)
     labels, embeddings = FaceRepo(records).gallery(set(roster))
-    from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
-
     gallery = Gallery(embeddings, labels)
     analysis = analyse(photo, settings)
     matches = mark(analysis, gallery, settings)
