@@ -1,4 +1,4 @@
-"""encode-face: students and their enrolled faces."""
+"""encode-face: students, their enrolled faces, and searching faces by photo."""
 
 from rollcall.api import faces, students
 from rollcall.handlers import make_handler
@@ -6,5 +6,7 @@ from rollcall.http import create_app
 from rollcall.settings import EncodeFaceSettings, load_settings
 
 settings = load_settings(EncodeFaceSettings)
-app = create_app("encode-face", routers=[students.router, faces.router], settings=settings)
+app = create_app(
+    "encode-face", routers=[students.router, faces.router, faces.search_router], settings=settings
+)
 handler = make_handler(http=app)

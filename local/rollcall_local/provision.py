@@ -173,6 +173,8 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
         )
         if cfn_key in rule
     }
+    if "Days" in expiration:  # a Ref to a Number parameter is text, which CloudFormation converts
+        expiration["Days"] = int(expiration["Days"])
     if expiration:
         api["Expiration"] = expiration
     if "NoncurrentVersionExpiration" in rule:

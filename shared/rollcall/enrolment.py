@@ -1,7 +1,9 @@
 """Enrolling a student's face: one good face, not another student's, within the face limit.
 
 A retried enrolment (the same photo for the same student) answers the face stored the first
-time and stores nothing new.
+time and stores nothing new. When photos are kept (FACE_STORE_PHOTOS), the photo is kept before
+the face is stored: a face never lacks its photo, and a photo whose face was then refused (the
+face limit, a race) expires with the bucket's lifecycle rule or goes with the student's erasure.
 """
 
 from __future__ import annotations
@@ -9,12 +11,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from rollcall.auth import Principal
+from rollcall.errors import NotFound
 from rollcall.face.image import DecodedImage, decode_image
-from rollcall.face.match import Gallery
 from rollcall.face.pipeline import enrol, ensure_not_duplicate
 from rollcall.observability import count, logger
 from rollcall.settings import FaceSettings
 from rollcall.store.faces import FaceRepo, StoredFace
+from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgRecords
 from rollcall.store.roster import RosterRepo
 
@@ -35,10 +38,16 @@ def enrol_face(
     student_id: str,
     image_base64: str,
     settings: FaceSettings,
+    photos: PhotoStore,
     *,
     now: datetime,
 ) -> tuple[StoredFace, bool]:
-    """The stored face and whether it is new (False: this photo was enrolled before)."""
+    """The stored face and whether it is new (False: this photo was enrolled before).
+
+    DUPLICATE_FACE names the other student to staff, never to a student enrolling themself.
+    """
+    from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
+
     RosterRepo(records).require(student_id)
     faces = FaceRepo(records)
     photo = decode(image_base64, settings)
@@ -47,7 +56,10 @@ def enrol_face(
         return existing, False
     face = enrol(photo, settings)
     labels, embeddings = faces.gallery()
-    ensure_not_duplicate(face.embedding, Gallery(embeddings, labels), student_id, settings)
+    ensure_not_duplicate(
+        face.embedding, Gallery(embeddings, labels), student_id, settings, name_the_other=who.is_staff()
+    )
+    photos.put_enrolment(student_id, photo.sha256, photo.data, photo.format)
     stored = faces.add(
         student_id,
         face.embedding,
@@ -63,3 +75,14 @@ def enrol_face(
         "face enrolled", extra={"student_id": student_id, "face_id": stored.face_id, "ms": face.timings}
     )
     return stored, True
+
+
+def delete_enrolled_face(
+    records: OrgRecords, student_id: str, face_id: str, photos: PhotoStore
+) -> StoredFace:
+    """Delete one enrolled face, and the photo it was enrolled from if it was kept."""
+    face = FaceRepo(records).delete(student_id, face_id)
+    if face is None:
+        raise NotFound(f"no face {face_id} for student {student_id}", code="FACE_NOT_FOUND")
+    photos.delete_enrolment(student_id, face.photo_hash)
+    return face

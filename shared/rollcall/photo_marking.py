@@ -9,8 +9,12 @@
    never overrides a teacher's correction, so several photos of one session merge (present in any
    is present) and concurrent markings leave one record per student. Students of the class not
    seen get "absent" only where they have no record yet.
-4. The marking event (per face: status, distance, the students within the confident threshold)
-   is kept for the anomaly scan.
+4. The marking event (per face: status, distance, why an unknown face is unknown, quality
+   issues, the students within the confident threshold) is kept for the anomaly scan.
+
+When photos are kept (FACE_STORE_PHOTOS), the photo is kept before anything is written, so a
+failure to keep it fails the marking (a retry is harmless) rather than leaving a marking whose
+photo the school configured to keep is missing.
 """
 
 from __future__ import annotations
@@ -18,20 +22,24 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollcall.auth import Principal
 from rollcall.enrolment import decode
-from rollcall.face.match import FaceStatus, Gallery
 from rollcall.face.pipeline import FaceMatch, GroupAnalysis, analyse, mark
+from rollcall.face.status import FaceStatus
 from rollcall.observability import count, logger
 from rollcall.records import AttendanceRecord, Session, Source, Status
 from rollcall.settings import FaceSettings
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.faces import FaceRepo
 from rollcall.store.markings import MarkingRepo
+from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgRecords
 from rollcall.store.roster import RosterRepo
+
+if TYPE_CHECKING:
+    from rollcall.face.match import Gallery
 
 ARRIVAL_WINDOW_BEFORE = timedelta(minutes=30)  # a photo this early still counts as the arrival time
 
@@ -58,10 +66,13 @@ def mark_photo(
     session_id: str,
     image_base64: str,
     settings: FaceSettings,
+    photos: PhotoStore,
     *,
     annotate: bool = False,
     now: datetime,
 ) -> Marking:
+    from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
+
     session = SessionRepo(records).require(session_id)
     photo = decode(image_base64, settings)
     markings = MarkingRepo(records)
@@ -77,6 +88,7 @@ def mark_photo(
     if first is not None:  # a resent photo with a drawing asked for: draw, write nothing
         result = _replay(first)
     else:
+        photos.put_marking(session_id, photo.sha256, photo.data, photo.format)
         result = _record(records, who, session, analysis, matches, roster, gallery, settings, now)
     result.timings = analysis.timings
     if annotate:
@@ -109,13 +121,13 @@ def _record(
             mode="merge",
         )
     absent = sorted(set(roster) - set(seen))
-    for student_id in absent:
-        attendance.write(
-            _record_of(
-                session, student_id, Status.ABSENT, who, now, None, None, analysis, source=Source.ROSTER
-            ),
-            mode="if_absent",
-        )
+    attendance.write_many(
+        (
+            _record_of(session, s, Status.ABSENT, who, now, None, None, analysis, source=Source.ROSTER)
+            for s in absent
+        ),
+        mode="if_absent",
+    )
     faces = [m.as_dict() for m in matches]
     for face, close in zip(faces, _within_confident(analysis, gallery, settings), strict=True):
         face["within_confident"] = close

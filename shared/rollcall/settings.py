@@ -127,6 +127,18 @@ class FaceSettings(FunctionSettings):
         description="folder with the dlib model files; empty: the installed face_recognition_models package",
     )
 
+    # Raw photos: not kept unless the deployment asks (template parameter StorePhotos).
+    face_store_photos: bool = Field(
+        default=False,
+        description="keep each enrolment and marking photo in PHOTO_BUCKET, whose lifecycle rule deletes it "
+        "after the template's PhotoRetentionDays",
+    )
+    photo_bucket: str = Field(
+        min_length=3,
+        description="the bucket of kept photos; erasing a student deletes theirs from it even when "
+        "FACE_STORE_PHOTOS is off (photos kept while it was on)",
+    )
+
     @model_validator(mode="after")
     def _thresholds_ordered(self) -> Self:
         if self.face_uncertain_threshold < self.face_confident_threshold:

@@ -2,7 +2,9 @@
 
 Everything Rollcall keeps about one student lives in the student's partition
 (``ORG#o#STUDENT#<id>``: profile, faces, predictions, ...), in the attendance items of the
-sessions they were in, and in their class memberships. Erasure removes all three and counts
+sessions they were in, in the marking events of those sessions (their id, per photo), in their
+class memberships, and, when photos are kept, in the photo bucket (their enrolment photos, and
+the classroom photos a face was recognised as theirs in). Erasure removes all of it and counts
 what it removed by kind, so the answer says exactly what was erased. The audit log keeps that an
 erasure happened (who, when, the counts), not what was erased.
 """
@@ -18,6 +20,8 @@ from rollcall.auth import Principal
 from rollcall.records import Student
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.audit import AuditLog
+from rollcall.store.markings import MarkingRepo
+from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgDirectory, OrgRecords, check_id
 from rollcall.store.roster import RosterRepo
 
@@ -56,21 +60,39 @@ def face_count(records: OrgRecords, student_id: str) -> int:
     return int(item.get("face_count", 0)) if item else 0
 
 
-def erase_student(records: OrgRecords, who: Principal, student_id: str, *, now: datetime) -> dict[str, int]:
+def erase_student(
+    records: OrgRecords, who: Principal, student_id: str, photos: PhotoStore, *, now: datetime
+) -> dict[str, int]:
     """Erase a student and everything about them; the counts of what was erased, by kind."""
     roster = RosterRepo(records)
     student = roster.require(student_id)
     pk = records.key("STUDENT", student.student_id)
     items = list(records.query(pk, attributes=("pk", "sk", "kind")))
     erased: Counter[str] = Counter(ERASED_AS.get(i.get("kind", ""), i.get("kind") or "other") for i in items)
-    # The profile goes last: an erasure cut short is finished by calling it again.
-    erased["attendance_records"] = AttendanceRepo(records).delete_student(student.student_id)
+    # Each step before what it is found through (photos before the events that name them, events
+    # before the attendance records that name their sessions), the profile last: an erasure cut
+    # short is finished by calling it again.
+    attendance, markings = AttendanceRepo(records), MarkingRepo(records)
+    sessions = [r.session_id for r in attendance.for_student(student.student_id)]
+    erased["photos"] = photos.delete_student(
+        student.student_id, markings.seen_in(sessions, student.student_id)
+    )
+    erased["marking_events"] = markings.forget_student(sessions, student.student_id)
+    erased["attendance_records"] = attendance.delete_student(student.student_id)
     records.batch_delete((i["pk"], i["sk"]) for i in items if i["sk"] != "PROFILE")
     erased["class_memberships"] = len(student.class_ids)
     roster.delete(student.student_id)
     counts = {
         k: erased.get(k, 0)
-        for k in ("profile", "faces", "attendance_records", "predictions", "class_memberships")
+        for k in (
+            "profile",
+            "faces",
+            "attendance_records",
+            "predictions",
+            "class_memberships",
+            "marking_events",
+            "photos",
+        )
     }
     counts |= {k: v for k, v in erased.items() if k not in counts}
     AuditLog(records).append(

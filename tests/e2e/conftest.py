@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -103,12 +104,18 @@ class LocalStack:
         ).stdout.strip()
 
 
+@contextmanager
+def started(stack: LocalStack) -> Iterator[LocalStack]:
+    """The stack started, and stopped at the end (a module may set ``stack.env`` first)."""
+    stack.start()
+    try:
+        yield stack
+    finally:
+        if stack.process is not None and stack.process.poll() is None:
+            stack.stop()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    running = LocalStack(tmp_path_factory.mktemp("local"))
-    running.start()
-    try:
+    with started(LocalStack(tmp_path_factory.mktemp("local"))) as running:
         yield running
-    finally:
-        if running.process is not None and running.process.poll() is None:
-            running.stop()

@@ -132,6 +132,8 @@ def test_erasure_removes_the_student_and_says_what(stack: LocalStack) -> None:
         "attendance_records": 1,
         "predictions": 0,
         "class_memberships": 1,
+        "marking_events": 0,
+        "photos": 0,
     }
     assert teacher.get("/v1/students/gus").status_code == 404
     register = teacher.get("/v1/sessions/art-1/attendance").json()

@@ -1,4 +1,4 @@
-"""What routes need besides the principal: the organisation's store view, settings, the clock."""
+"""What routes need besides the principal: the organisation's store views, settings, the clock."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from fastapi import Request
 
 from rollcall.auth import Principal
-from rollcall.settings import FunctionSettings
+from rollcall.settings import FaceSettings, FunctionSettings
+from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgRecords
 
 
@@ -21,6 +22,12 @@ def settings_of[S: FunctionSettings](request: Request, cls: type[S]) -> S:
 def records_of(request: Request, who: Principal) -> OrgRecords:
     """The records table as the caller's organisation sees it (and only it)."""
     return OrgRecords(who.org, request.app.state.settings.records_table)
+
+
+def photos_of(request: Request, who: Principal) -> PhotoStore:
+    """The caller's organisation's kept photos (kept only if FACE_STORE_PHOTOS; deletable always)."""
+    settings = settings_of(request, FaceSettings)
+    return PhotoStore(who.org, settings.photo_bucket, keep=settings.face_store_photos)
 
 
 def now() -> datetime:

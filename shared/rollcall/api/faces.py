@@ -1,20 +1,25 @@
-"""/v1/students/{id}/faces: enrol a face, list them (never the embeddings), delete one."""
+"""/v1/students/{id}/faces: enrol a face, list them (never the embeddings), delete one;
+/v1/faces/search: the students nearest to the largest face of a photo."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from rollcall.api.deps import now, records_of, settings_of
+from rollcall.api.deps import now, photos_of, records_of, settings_of
 from rollcall.api.models import Id
-from rollcall.enrolment import enrol_face
-from rollcall.errors import NotFound
-from rollcall.http import AnyUser, ensure_self_or_staff
+from rollcall.enrolment import delete_enrolled_face, enrol_face
+from rollcall.face.quality import issues
+from rollcall.face_search import search_faces
+from rollcall.http import AnyUser, Staff, ensure_self_or_staff
 from rollcall.settings import FaceSettings
 from rollcall.store.faces import FaceRepo, StoredFace
 from rollcall.store.roster import RosterRepo
 
 router = APIRouter(prefix="/v1/students/{student_id}/faces", tags=["faces"])
+search_router = APIRouter(prefix="/v1/faces", tags=["faces"])
 
 
 class FaceIn(BaseModel):
@@ -53,7 +58,13 @@ def post_face(student_id: Id, body: FaceIn, request: Request, response: Response
     ensure_self_or_staff(who, student_id)
     settings = settings_of(request, FaceSettings)
     face, created = enrol_face(
-        records_of(request, who), who, student_id, body.image_base64, settings, now=now()
+        records_of(request, who),
+        who,
+        student_id,
+        body.image_base64,
+        settings,
+        photos_of(request, who),
+        now=now(),
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -68,9 +79,74 @@ def get_faces(student_id: Id, request: Request, who: AnyUser) -> list[FaceOut]:
     return [FaceOut.of(f) for f in FaceRepo(records).of_student(student_id)]
 
 
-@router.delete("/{face_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete one enrolled face")
+@router.delete(
+    "/{face_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete one enrolled face (and its kept photo)",
+)
 def delete_face(student_id: Id, face_id: Id, request: Request, who: AnyUser) -> Response:
     ensure_self_or_staff(who, student_id)
-    if not FaceRepo(records_of(request, who)).delete(student_id, face_id):
-        raise NotFound(f"no face {face_id} for student {student_id}", code="FACE_NOT_FOUND")
+    delete_enrolled_face(records_of(request, who), student_id, face_id, photos_of(request, who))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+class SearchIn(BaseModel):
+    image_base64: str = Field(
+        min_length=1,
+        description="a JPEG, PNG or WebP photo, base64 (at most 5 MB decoded); its largest face is searched",
+    )
+    class_id: Id | None = Field(
+        default=None, description="search this class only; default: the whole organisation"
+    )
+    max_results: int = Field(default=5, ge=1, le=50)
+
+
+class Candidate(BaseModel):
+    student_id: str
+    name: str
+    distance: float = Field(description="to the student's closest enrolled face")
+    similarity: float = Field(description="0-100: 80 at the confident threshold, 50 at the uncertain one")
+    status: str = Field(description="what marking would make of this distance: present | uncertain | unknown")
+
+
+class SearchOut(BaseModel):
+    searched_face: dict[str, Any] = Field(description="the largest face: box, quality, quality_issues")
+    face_count: int = Field(description="faces found in the photo")
+    matches: list[Candidate] = Field(description="the nearest students, nearest first")
+    timings: dict[str, float]
+
+
+@search_router.post(
+    "/search", summary="The students nearest to a photo's largest face (teacher, admin; audited)"
+)
+def post_search(body: SearchIn, request: Request, who: Staff) -> SearchOut:
+    settings = settings_of(request, FaceSettings)
+    result, names = search_faces(
+        records_of(request, who),
+        who,
+        body.image_base64,
+        settings,
+        class_id=body.class_id,
+        max_results=body.max_results,
+        now=now(),
+    )
+    face = result.face
+    return SearchOut(
+        searched_face={
+            "box": face.box.as_dict(),
+            "quality": face.quality.as_dict(),
+            "quality_issues": issues(face.quality, settings),
+        },
+        face_count=result.face_count,
+        matches=[
+            Candidate(
+                student_id=c.student_id,
+                name=names[c.student_id],
+                distance=round(c.distance, 4),
+                similarity=c.similarity,
+                status=str(c.status),
+            )
+            for c in result.candidates
+        ],
+        timings=result.timings,
+    )

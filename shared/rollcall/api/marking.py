@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from rollcall.api.deps import now, records_of, settings_of
+from rollcall.api.deps import now, photos_of, records_of, settings_of
 from rollcall.api.models import Id
 from rollcall.http import Staff
 from rollcall.photo_marking import mark_photo
@@ -26,6 +26,20 @@ class FaceResult(BaseModel):
     student_id: str | None
     distance: float | None = Field(description="to the assigned student; for an unknown face, to the nearest")
     status: str = Field(description="present | uncertain | unknown")
+    reason: str | None = Field(
+        default=None,
+        description="why an unknown face is unknown: NO_ENROLLED_STUDENTS | NO_STUDENT_WITHIN_THRESHOLD | "
+        "STUDENT_MATCHED_TO_ANOTHER_FACE",
+    )
+    quality: dict[str, float | int | bool] = Field(
+        default_factory=dict,
+        description="face_area_ratio, width_px, height_px, sharpness, brightness, cut_by_edge",
+    )
+    quality_issues: list[str] = Field(
+        default_factory=list,
+        description="what makes this face a poor match (Rekognition's names): SMALL_BOUNDING_BOX, "
+        "LOW_SHARPNESS, EXCESSIVE_CUT; the status is not changed by them",
+    )
 
 
 class MarkOut(BaseModel):
@@ -50,6 +64,7 @@ def post_attendance(session_id: Id, body: MarkIn, request: Request, who: Staff) 
         session_id,
         body.image_base64,
         settings,
+        photos_of(request, who),
         annotate=body.annotate,
         now=now(),
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
-from rollcall.api.deps import now, records_of
+from rollcall.api.deps import now, photos_of, records_of
 from rollcall.api.models import Id, timestamp
 from rollcall.http import AdminOnly, AnyUser, Staff, ensure_self_or_staff
 from rollcall.records import Student
@@ -64,7 +64,9 @@ def get_student(student_id: Id, request: Request, who: AnyUser) -> StudentOut:
     return StudentOut.of(RosterRepo(records).require(student_id), face_count(records, student_id))
 
 
-@router.delete("/{student_id}", summary="Erase a student: faces, attendance, predictions (admin)")
+@router.delete(
+    "/{student_id}", summary="Erase a student: faces, attendance, predictions, kept photos, mentions (admin)"
+)
 def delete_student(student_id: Id, request: Request, who: AdminOnly) -> ErasureOut:
-    erased = erase_student(records_of(request, who), who, student_id, now=now())
+    erased = erase_student(records_of(request, who), who, student_id, photos_of(request, who), now=now())
     return ErasureOut(student_id=student_id, erased=erased)

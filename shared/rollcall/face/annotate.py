@@ -11,7 +11,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from rollcall.face.match import FaceStatus
+from rollcall.face.status import FaceStatus
 
 if TYPE_CHECKING:
     from rollcall.face.image import DecodedImage

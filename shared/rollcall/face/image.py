@@ -25,6 +25,7 @@ import binascii
 import hashlib
 import io
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,8 @@ class DecodedImage:
     format: str  # JPEG, PNG or WEBP
     sha256: str  # of the uploaded bytes: the photo's identity for idempotent marking
     scale: float  # working pixels per photo pixel (1.0 unless downscaled)
+    data: bytes = field(default=b"", repr=False)  # the uploaded bytes, for keeping the photo when configured
+    decode_ms: float = 0.0  # how long decoding took
 
 
 def b64decode(text: str, max_bytes: int) -> bytes:
@@ -56,7 +59,7 @@ def b64decode(text: str, max_bytes: int) -> bytes:
     if not text:
         raise InvalidImageEncoding("image_base64 is empty")
     if len(text) // 4 * 3 > max_bytes + 2:
-        raise ImageTooLarge({"max_bytes": max_bytes, "bytes_at_least": len(text) // 4 * 3 - 2})
+        raise _too_large("bytes", max_bytes=max_bytes, bytes_at_least=len(text) // 4 * 3 - 2)
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as e:
@@ -69,24 +72,27 @@ def decode_image(
     """Decode an upload (base64 text, or the raw bytes) into a :class:`DecodedImage`."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    started = time.perf_counter()
     raw = b64decode(data, max_bytes) if isinstance(data, str) else data
     if len(raw) > max_bytes:
-        raise ImageTooLarge({"max_bytes": max_bytes, "bytes": len(raw)})
+        raise _too_large("bytes", max_bytes=max_bytes, bytes=len(raw))
     if not raw:
         raise UnsupportedImage("the image is empty")
     try:
         img = Image.open(io.BytesIO(raw), formats=sorted(FORMATS))
     except UnidentifiedImageError:
-        raise UnsupportedImage({"supported": sorted(FORMATS), "found": _sniff(raw)}) from None
+        raise UnsupportedImage(
+            {"message": "not a JPEG, PNG or WebP photo", "supported": sorted(FORMATS), "found": _sniff(raw)}
+        ) from None
     except Image.DecompressionBombError:
-        raise ImageTooLarge({"max_pixels": max_pixels}) from None
+        raise _too_large("pixels", max_pixels=max_pixels) from None
     except MemoryError:
         raise
     except Exception as e:  # a header Pillow recognised but cannot parse
         raise UnsupportedImage("the image header cannot be read") from e
     with img:
         if img.width * img.height > max_pixels:
-            raise ImageTooLarge({"max_pixels": max_pixels, "pixels": img.width * img.height})
+            raise _too_large("pixels", max_pixels=max_pixels, pixels=img.width * img.height)
         fmt = str(img.format)
         try:
             upright_size = _upright_size(img)
@@ -96,7 +102,7 @@ def decode_image(
             img.load()
             rgb = _to_rgb(ImageOps.exif_transpose(img))
         except Image.DecompressionBombError:
-            raise ImageTooLarge({"max_pixels": max_pixels}) from None
+            raise _too_large("pixels", max_pixels=max_pixels) from None
         except MemoryError:
             raise
         except Exception as e:  # truncated or corrupt data, or broken EXIF: Pillow raises many types
@@ -117,7 +123,13 @@ def decode_image(
         format=fmt,
         sha256=hashlib.sha256(raw).hexdigest(),
         scale=rgb.width / upright_size[0],
+        data=raw,
+        decode_ms=round((time.perf_counter() - started) * 1000, 1),
     )
+
+
+def _too_large(what: str, **numbers: int) -> ImageTooLarge:
+    return ImageTooLarge({"message": f"the photo has more {what} than the limit", **numbers})
 
 
 def _upright_size(img: Image.Image) -> tuple[int, int]:

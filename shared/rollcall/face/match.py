@@ -19,26 +19,26 @@ ambiguity, not of the class; when every face's nearest student is different, tha
 the optimum and nothing is solved.
 
 Status of a face: its student's distance ≤ confident threshold → present; ≤ uncertain → uncertain
-(recorded for review); otherwise, or when it lost its student to a closer face, unknown.
+(recorded for review); otherwise, or when it lost its student to a closer face, unknown. An
+unknown face says why (:class:`Unmatched`): nobody is enrolled, nobody is within the uncertain
+threshold, or every student within it was assigned to another face.
+
+:func:`similarity` turns distances into a 0-100 score for people who think in Rekognition's
+terms: 80 at the confident threshold, 50 at the uncertain one (a logistic curve through both).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rollcall.face.status import FaceStatus, Unmatched, status_of
+
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike, NDArray
-
-
-class FaceStatus(StrEnum):
-    PRESENT = "present"
-    UNCERTAIN = "uncertain"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +48,7 @@ class Match:
     # another face, or beyond the threshold); None when nobody is enrolled.
     distance: float | None
     status: FaceStatus
+    reason: Unmatched | None = None  # set when the status is unknown
 
 
 class Gallery:
@@ -114,7 +115,7 @@ def match_faces(probes: ArrayLike, gallery: Gallery, confident: float, uncertain
     if count == 0:
         return []
     if not len(gallery):
-        return [Match(None, None, FaceStatus.UNKNOWN)] * count
+        return [Match(None, None, FaceStatus.UNKNOWN, Unmatched.NO_ENROLLED_STUDENTS)] * count
     distances = gallery.distances(probes)
     nearest = distances.argmin(axis=1)
     nearest_distance = distances[np.arange(count), nearest]
@@ -123,12 +124,29 @@ def match_faces(probes: ArrayLike, gallery: Gallery, confident: float, uncertain
     for face in range(count):
         student = assigned.get(face)
         if student is None:
-            matches.append(Match(None, float(nearest_distance[face]), FaceStatus.UNKNOWN))
+            reason = (
+                Unmatched.STUDENT_MATCHED_TO_ANOTHER_FACE
+                if nearest_distance[face] <= uncertain
+                else Unmatched.NO_STUDENT_WITHIN_THRESHOLD
+            )
+            matches.append(Match(None, float(nearest_distance[face]), FaceStatus.UNKNOWN, reason))
             continue
         distance = float(distances[face, student])
-        status = FaceStatus.PRESENT if distance <= confident else FaceStatus.UNCERTAIN
-        matches.append(Match(gallery.student_ids[student], distance, status))
+        matches.append(
+            Match(gallery.student_ids[student], distance, status_of(distance, confident, uncertain))
+        )
     return matches
+
+
+def similarity(distances: ArrayLike, confident: float, uncertain: float) -> NDArray[np.float64]:
+    """0-100 for each distance: 80 at ``confident``, 50 at ``uncertain``, towards 100 at 0.
+
+    With the defaults (0.5, 0.6), one person's photos (at most 0.53 apart on the shared set)
+    score 72 or more and two people (0.66 or more apart) 31 or less.
+    """
+    steepness = np.log(4) / max(uncertain - confident, 0.01)  # 1 / (1 + e^-k(u-c)) = 0.8
+    d = np.asarray(distances, dtype=np.float64)
+    return 100 / (1 + np.exp(steepness * (d - uncertain)))
 
 
 def _assign(

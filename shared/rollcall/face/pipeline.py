@@ -5,7 +5,10 @@
   :func:`ensure_not_duplicate` against the organisation's other students (DUPLICATE_FACE).
 - :func:`analyse` (mark-attendance): every face of a photo with its box, embedding and quality;
   a photo with no face is a valid, empty analysis. :func:`mark` then matches them one-to-one
-  to a :class:`~rollcall.face.match.Gallery` of the session's students.
+  to a :class:`~rollcall.face.match.Gallery` of the session's students, saying why a face is
+  unknown and what makes it a poor match (:func:`rollcall.face.quality.issues`).
+- :func:`search` (encode-face, like Rekognition's SearchFacesByImage): the students closest to
+  the largest face of a photo, with distances and similarity scores.
 
 Boxes are in the photo's own upright pixels. Timings (milliseconds) say where the time went:
 decode, detect, encode (landmarks, alignment, network, quality). Models load once per process
@@ -26,13 +29,14 @@ from rollcall.errors import DuplicateFace, MultipleFaces, NoFace
 from rollcall.face.detect import Box, Detection, detect_faces
 from rollcall.face.image import DecodedImage, decode_image
 from rollcall.face.models import Models, get_models
-from rollcall.face.quality import FaceQuality, assess, check_sharpness, check_size
+from rollcall.face.quality import FaceQuality, assess, check_sharpness, check_size, issues
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from rollcall.face.match import FaceStatus, Gallery
+    from rollcall.face.match import Gallery
+    from rollcall.face.status import FaceStatus, Unmatched
     from rollcall.settings import FaceSettings
 
 
@@ -70,15 +74,37 @@ class FaceMatch:
     distance: float | None  # to the student; for an unknown face, to the nearest student
     status: FaceStatus
     quality: FaceQuality
+    reason: Unmatched | None = None  # why an unknown face is unknown
+    quality_issues: tuple[str, ...] = ()  # what makes the match less reliable (quality.issues)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "box": self.box.as_dict(),
             "student_id": self.student_id,
-            "distance": None if self.distance is None else round(self.distance, 4),
+            "distance": _rounded(self.distance),
             "status": str(self.status),
+            "reason": None if self.reason is None else str(self.reason),
             "quality": self.quality.as_dict(),
+            "quality_issues": list(self.quality_issues),
         }
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A student close to a searched face: the distance to their closest embedding, and its score."""
+
+    student_id: str
+    distance: float
+    similarity: float  # 0-100 (rollcall.face.match.similarity)
+    status: FaceStatus  # what marking would make of this distance alone
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    face: AnalysedFace  # the photo's largest face, the one searched
+    face_count: int  # faces found in the photo
+    candidates: list[Candidate]  # nearest first
+    timings: dict[str, float]
 
 
 Upload = str | bytes | DecodedImage  # base64 text, raw bytes, or an already decoded photo
@@ -91,7 +117,9 @@ def enrol(image: Upload, settings: FaceSettings, models: Models | None = None) -
     if not detections:
         raise NoFace("no face found in the photo")
     if len(detections) > 1:
-        raise MultipleFaces({"faces": len(detections), "expected": 1})
+        raise MultipleFaces(
+            {"message": "an enrolment photo must show one face", "faces": len(detections), "expected": 1}
+        )
     check_size(detections[0].box.scaled(1 / decoded.scale), settings)  # before spending time encoding it
     (face,) = _describe(decoded, detections, models, settings)
     check_sharpness(face.quality, settings)
@@ -119,28 +147,81 @@ def mark(analysis: GroupAnalysis, gallery: Gallery, settings: FaceSettings) -> l
         embeddings, gallery, settings.face_confident_threshold, settings.face_uncertain_threshold
     )
     return [
-        FaceMatch(face.box, m.student_id, m.distance, m.status, face.quality)
+        FaceMatch(
+            face.box,
+            m.student_id,
+            m.distance,
+            m.status,
+            face.quality,
+            m.reason,
+            tuple(issues(face.quality, settings)),
+        )
         for face, m in zip(analysis.faces, matches, strict=True)
     ]
 
 
+def search(
+    image: Upload, gallery: Gallery, settings: FaceSettings, max_results: int, models: Models | None = None
+) -> SearchResult:
+    """The ``max_results`` students nearest to the photo's largest face (only that face is encoded).
+
+    NO_FACE when the photo has none. Every student is a candidate, however far: the statuses
+    and scores say how close (the caller filters).
+    """
+    import numpy as np
+
+    from rollcall.face.match import similarity
+    from rollcall.face.status import status_of
+
+    clock = _Clock()
+    decoded, models, detections = _detect(image, settings, models, clock)
+    if not detections:
+        raise NoFace("no face found in the photo")
+    largest = max(detections, key=lambda d: d.box.width * d.box.height)
+    (face,) = _describe(decoded, [largest], models, settings)
+    clock.lap("encode")
+    confident, uncertain = settings.face_confident_threshold, settings.face_uncertain_threshold
+    distances = gallery.distances(face.embedding)[0] if len(gallery) else np.empty(0, np.float32)
+    nearest = np.argsort(distances, kind="stable")[:max_results]
+    scores = similarity(distances[nearest], confident, uncertain)
+    candidates = [
+        Candidate(
+            gallery.student_ids[i],
+            float(distances[i]),
+            round(float(score), 1),
+            status_of(float(distances[i]), confident, uncertain),
+        )
+        for i, score in zip(nearest, scores, strict=True)
+    ]
+    clock.lap("match")
+    return SearchResult(face, len(detections), candidates, clock.timings)
+
+
 def ensure_not_duplicate(
-    embedding: NDArray[np.float32], gallery: Gallery, student_id: str, settings: FaceSettings
+    embedding: NDArray[np.float32],
+    gallery: Gallery,
+    student_id: str,
+    settings: FaceSettings,
+    *,
+    name_the_other: bool = False,
 ) -> None:
     """DUPLICATE_FACE if the face is within the confident threshold of another student's face.
 
-    The other student is not named in the error: a student enrolling their own face must not
-    learn who else it matches. Callers that may (an admin) use ``gallery.nearest_other``.
+    The other student is named (``student_id`` in the detail) only with ``name_the_other``:
+    staff need it to find the duplicate record; a student enrolling their own face must not
+    learn who else it matches.
     """
     nearest = gallery.nearest_other(embedding, exclude_student=student_id)
-    if nearest is not None and nearest[1] <= settings.face_confident_threshold:
-        raise DuplicateFace(
-            {
-                "detail": "this face matches another enrolled student",
-                "distance": round(nearest[1], 4),
-                "threshold": settings.face_confident_threshold,
-            }
-        )
+    if nearest is None or nearest[1] > settings.face_confident_threshold:
+        return
+    detail: dict[str, Any] = {
+        "message": "this face matches another enrolled student",
+        "distance": _rounded(nearest[1]),
+        "threshold": settings.face_confident_threshold,
+    }
+    if name_the_other:
+        detail["student_id"] = nearest[0]
+    raise DuplicateFace(detail)
 
 
 # --- steps ------------------------------------------------------------------------------------------
@@ -149,15 +230,17 @@ def ensure_not_duplicate(
 def _detect(
     image: Upload, settings: FaceSettings, models: Models | None, clock: _Clock
 ) -> tuple[DecodedImage, Models, list[Detection]]:
-    """Decode (unless decoded), load the models (unless given), detect."""
-    if not isinstance(image, DecodedImage):
+    """Decode (unless decoded: its decoding time is counted), load the models (unless given), detect."""
+    if isinstance(image, DecodedImage):
+        clock.add("decode", image.decode_ms)
+    else:
         image = decode_image(
             image,
             max_bytes=settings.face_max_image_bytes,
             max_pixels=settings.face_max_pixels,
             max_side=settings.face_max_side,
         )
-    clock.lap("decode")
+        clock.lap("decode")
     models = models or get_models(settings.face_models_dir, jitter=settings.face_num_jitters > 1)
     detections = detect_faces(image.rgb, models.detector, settings)
     clock.lap("detect")
@@ -180,10 +263,19 @@ def _describe(
     return faces
 
 
+def _rounded(distance: float | None) -> float | None:
+    return None if distance is None else round(distance, 4)
+
+
 class _Clock:
     def __init__(self) -> None:
         self._start = self._last = time.perf_counter()
         self.timings: dict[str, float] = {}
+
+    def add(self, name: str, ms: float) -> None:
+        """A step timed before this clock started, counted in the total."""
+        self._start -= ms / 1000
+        self.timings[name] = ms
 
     def lap(self, name: str) -> None:
         now = time.perf_counter()

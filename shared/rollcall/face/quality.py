@@ -14,6 +14,12 @@ chip's outer quarter is hair and background):
 - ``face_area_ratio``: the box's share of the photo; ``width_px``/``height_px``: the box in the
   photo's pixels; ``cut_by_edge``: the detector's box reached past the photo's edge.
 
+A marked face is never refused, but :func:`issues` names what makes its match less reliable,
+with the names of Rekognition's UnindexedFaces reasons: ``SMALL_BOUNDING_BOX`` (under
+``FACE_MIN_FACE_PX``), ``LOW_SHARPNESS`` (under ``FACE_BLUR_THRESHOLD``), ``EXCESSIVE_CUT`` (cut
+by the edge). Brightness is not judged: the mean gray level of a face is as much its skin tone
+as its lighting.
+
 An enrolment face must be at least ``FACE_MIN_FACE_PX`` on its shorter side (FACE_TOO_SMALL; 80
 px, the detector's own window: smaller faces exist only in upsampled photos) and at least
 ``FACE_BLUR_THRESHOLD`` sharp (LOW_QUALITY). A face cut by the edge is accepted: the two such
@@ -69,11 +75,29 @@ def assess(box: Box, width: int, height: int, chip: NDArray[np.uint8], cut_by_ed
     )
 
 
+def issues(quality: FaceQuality, settings: FaceSettings) -> list[str]:
+    """What makes a face's match less reliable (see the module docstring); empty for a good face."""
+    found = []
+    if min(quality.width_px, quality.height_px) < settings.face_min_face_px:
+        found.append("SMALL_BOUNDING_BOX")
+    if quality.sharpness < settings.face_blur_threshold:
+        found.append("LOW_SHARPNESS")
+    if quality.cut_by_edge:
+        found.append("EXCESSIVE_CUT")
+    return found
+
+
 def check_size(box: Box, settings: FaceSettings) -> None:
     """FACE_TOO_SMALL for an enrolment face under ``FACE_MIN_FACE_PX`` (checked before encoding it)."""
     side = min(box.width, box.height)
     if side < settings.face_min_face_px:
-        raise FaceTooSmall({"face_px": side, "min_face_px": settings.face_min_face_px})
+        raise FaceTooSmall(
+            {
+                "message": "the face is too small to enrol; use a closer photo",
+                "face_px": side,
+                "min_face_px": settings.face_min_face_px,
+            }
+        )
 
 
 def check_sharpness(quality: FaceQuality, settings: FaceSettings) -> None:
@@ -81,6 +105,7 @@ def check_sharpness(quality: FaceQuality, settings: FaceSettings) -> None:
     if quality.sharpness < settings.face_blur_threshold:
         raise LowQuality(
             {
+                "message": "the face is too blurred to enrol",
                 "reason": "blurred",
                 "sharpness": quality.sharpness,
                 "min_sharpness": settings.face_blur_threshold,

@@ -125,7 +125,12 @@ class FaceRepo:
                 return
             if self.records.get(pk, "PROFILE", consistent=True) is None:
                 raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND") from None
-            raise FaceLimit(f"student {student_id} already has {max_faces} faces; delete one first") from None
+            raise FaceLimit(
+                {
+                    "message": "the student has as many faces as allowed; delete one first",
+                    "max_faces": max_faces,
+                }
+            ) from None
 
     def of_student(self, student_id: str) -> list[StoredFace]:
         items = self.records.query(self._student_pk(student_id), sk_prefix="FACE#", consistent=True)
@@ -135,12 +140,14 @@ class FaceRepo:
         """The face already enrolled from this exact photo, if any (a retried enrolment)."""
         return next((f for f in self.of_student(student_id) if f.photo_hash == photo_hash), None)
 
-    def delete(self, student_id: str, face_id: str) -> bool:
+    def delete(self, student_id: str, face_id: str) -> StoredFace | None:
+        """Delete one face; the face as it was, or None if there was none."""
         pk = self._student_pk(student_id)
-        if self.records.delete(pk, f"FACE#{check_id(face_id, 'face_id')}") is None:
-            return False
+        old = self.records.delete(pk, f"FACE#{check_id(face_id, 'face_id')}")
+        if old is None:
+            return None
         self._change_count(pk, -1)
-        return True
+        return _face(old)
 
     def delete_all(self, student_id: str) -> int:
         """Erase every face of a student; returns how many."""

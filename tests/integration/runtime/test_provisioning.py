@@ -52,25 +52,31 @@ def _index_keys(indexes: list[dict[str, Any]] | None) -> dict[str, Any]:
     return {index["IndexName"]: index["KeySchema"] for index in indexes or []}
 
 
-def test_every_bucket_is_versioned_encrypted_and_private(
+def test_every_bucket_is_encrypted_and_private_models_versioned_photos_expired(
     template: Template, aws: Aws, physical: Physical
 ) -> None:
     s3 = aws.client("s3")
     buckets = template.resources_of(BUCKET)
-    assert set(buckets) == {"ModelBucket"}
+    assert set(buckets) == {"ModelBucket", "PhotoBucket"}
     assert physical.refs["ModelBucket"] == "rollcall-local-models-123456789012-us-east-1"
     for logical_id in buckets:
         name = physical.refs[logical_id]
-        assert s3.get_bucket_versioning(Bucket=name)["Status"] == "Enabled"
         rules = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
         assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
         block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
         assert block == dict.fromkeys(
             ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets"), True
         )
-        lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
-        assert lifecycle[0]["ID"] == "expire-old-versions"
-        assert lifecycle[0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+    models = physical.refs["ModelBucket"]
+    assert s3.get_bucket_versioning(Bucket=models)["Status"] == "Enabled"
+    lifecycle = s3.get_bucket_lifecycle_configuration(Bucket=models)["Rules"]
+    assert lifecycle[0]["ID"] == "expire-old-versions"
+    assert lifecycle[0]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 90}
+    # Kept photos: no old versions, every object expired after PhotoRetentionDays (30 by default)
+    photos = physical.refs["PhotoBucket"]
+    assert "Status" not in s3.get_bucket_versioning(Bucket=photos)
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=photos)["Rules"]
+    assert (rule["ID"], rule["Status"], rule["Expiration"]) == ("expire-kept-photos", "Enabled", {"Days": 30})
 
 
 def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(

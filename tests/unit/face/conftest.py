@@ -11,17 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from bench.faces_data import face_settings
 from rollcall.face.match import Gallery
 from rollcall.face.models import Models, get_models
 from rollcall.face.pipeline import EnrolmentFace, enrol
 from rollcall.settings import FaceSettings
 
-from .support import make_settings
-
 
 @pytest.fixture(scope="session")
 def settings() -> FaceSettings:
-    return make_settings()
+    return face_settings()
 
 
 @pytest.fixture(scope="session")

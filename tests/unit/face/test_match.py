@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment as scipy_assignment
 
-from rollcall.face.match import FaceStatus, Gallery, linear_sum_assignment, match_faces
+from rollcall.face.match import (
+    FaceStatus,
+    Gallery,
+    Unmatched,
+    linear_sum_assignment,
+    match_faces,
+    similarity,
+)
 
 from .support import random_embeddings
 
@@ -70,11 +77,11 @@ def test_statuses_follow_the_thresholds() -> None:
     faces = np.stack([near(students[0], 0.3, 1), near(students[1], 0.55, 2), near(students[2], 0.7, 3)])
     # When matched
     matches = match_faces(faces, gallery, CONFIDENT, UNCERTAIN)
-    # Then present, uncertain, unknown (with the distance to the nearest student)
-    assert [(m.student_id, m.status) for m in matches] == [
-        ("s1", FaceStatus.PRESENT),
-        ("s2", FaceStatus.UNCERTAIN),
-        (None, FaceStatus.UNKNOWN),
+    # Then present, uncertain, unknown (with the distance to the nearest student, and why)
+    assert [(m.student_id, m.status, m.reason) for m in matches] == [
+        ("s1", FaceStatus.PRESENT, None),
+        ("s2", FaceStatus.UNCERTAIN, None),
+        (None, FaceStatus.UNKNOWN, Unmatched.NO_STUDENT_WITHIN_THRESHOLD),
     ]
     assert [round(m.distance or 0, 3) for m in matches] == [0.3, 0.55, 0.7]
 
@@ -98,10 +105,10 @@ def test_a_face_that_lost_its_only_candidate_is_unknown() -> None:
     (s1,) = random_embeddings(1, seed=8)
     gallery = Gallery([s1], ["s1"])
     matches = match_faces([near(s1, 0.3, 9), near(s1, 0.1, 10)], gallery, CONFIDENT, UNCERTAIN)
-    # Then the closer face is the student; the other is unknown, with its distance kept
-    assert [(m.student_id, m.status) for m in matches] == [
-        (None, FaceStatus.UNKNOWN),
-        ("s1", FaceStatus.PRESENT),
+    # Then the closer face is the student; the other is unknown, with its distance and why
+    assert [(m.student_id, m.status, m.reason) for m in matches] == [
+        (None, FaceStatus.UNKNOWN, Unmatched.STUDENT_MATCHED_TO_ANOTHER_FACE),
+        ("s1", FaceStatus.PRESENT, None),
     ]
     assert matches[0].distance == pytest.approx(0.3, abs=1e-4)
 
@@ -139,6 +146,18 @@ def test_no_faces_or_nobody_enrolled() -> None:
     assert match_faces(np.zeros((0, 128)), empty, CONFIDENT, UNCERTAIN) == []
     (only,) = match_faces(random_embeddings(1), empty, CONFIDENT, UNCERTAIN)
     assert (only.student_id, only.distance, only.status) == (None, None, FaceStatus.UNKNOWN)
+    assert only.reason is Unmatched.NO_ENROLLED_STUDENTS
+
+
+def test_similarity_is_80_at_the_confident_threshold_50_at_the_uncertain_and_falls_with_distance() -> None:
+    distances = np.linspace(0, 2, 201)
+    scores = similarity(distances, CONFIDENT, UNCERTAIN)
+    assert similarity([CONFIDENT, UNCERTAIN], CONFIDENT, UNCERTAIN) == pytest.approx([80, 50])
+    assert np.all(np.diff(scores) < 0)
+    assert 99 < scores[0] <= 100 and 0 <= scores[-1] < 0.01
+    # other thresholds move the curve with them; equal thresholds do not divide by zero
+    assert similarity([0.4, 0.7], 0.4, 0.7) == pytest.approx([80, 50])
+    assert np.isfinite(similarity(distances, 0.5, 0.5)).all()
 
 
 def test_nearest_other_skips_the_student_themself() -> None:

@@ -113,10 +113,12 @@ def test_shipped_detector_is_dlibs_own(tmp_path: Path) -> None:
     assert DETECTOR_FILE.read_bytes() == (tmp_path / "builtin.svm").read_bytes()
 
 
-def test_importing_the_pipeline_loads_nothing_heavy() -> None:
-    # Given a fresh process / When the pipeline is imported (what a handler does at cold start)
+def test_importing_the_pipeline_and_the_face_routers_loads_nothing_heavy() -> None:
+    # Given a fresh process / When the pipeline and the face functions' routers are imported (what
+    # their handlers import at cold start)
     out = run_python(
-        "import sys, rollcall.face.pipeline; "
+        "import sys, rollcall.face.pipeline, rollcall.api.faces, rollcall.api.marking; "
+        "import rollcall.api.students; "
         "print(sorted(m for m in ('numpy', 'dlib', 'PIL', 'ctypes') if m in sys.modules))"
     )
     # Then numpy, dlib and Pillow wait for the first call

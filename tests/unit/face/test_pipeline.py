@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from bench.faces_data import face_settings
 from rollcall.errors import (
     DuplicateFace,
     FaceTooSmall,
@@ -22,12 +23,12 @@ from rollcall.errors import (
     UnsupportedImage,
 )
 from rollcall.face.annotate import COLOURS, annotate
-from rollcall.face.match import FaceStatus, Gallery, match_faces
+from rollcall.face.match import FaceStatus, Gallery, Unmatched, match_faces
 from rollcall.face.models import Models
-from rollcall.face.pipeline import EnrolmentFace, analyse, enrol, ensure_not_duplicate, mark
+from rollcall.face.pipeline import EnrolmentFace, analyse, enrol, ensure_not_duplicate, mark, search
 from rollcall.settings import FaceSettings
 
-from .support import image_bytes, make_settings, pil, png_declaring
+from .support import image_bytes, pil, png_declaring
 
 pytestmark = pytest.mark.face
 
@@ -190,6 +191,9 @@ def test_each_bad_enrolment_input_gets_its_4xx(
         enrol(make(photo), settings, models)
     assert e.value.status == status
     assert e.value.body()["code"] == error.code
+    # a detail is a sentence, or a message with the numbers behind it (never a detail in a detail)
+    detail = e.value.body()["detail"]
+    assert isinstance(detail, str) or (isinstance(detail.get("message"), str) and "detail" not in detail)
 
 
 def test_multiple_faces_says_how_many(photo: Photo, settings: FaceSettings, models: Models) -> None:
@@ -223,6 +227,12 @@ def test_same_person_for_another_student_is_a_duplicate(
         ensure_not_duplicate(biden_face.embedding, gallery, "mallory", settings)
     assert e.value.status == 409
     assert "joe" not in str(e.value.detail)
+    assert set(e.value.detail) == {"message", "distance", "threshold"}
+    assert e.value.detail["distance"] <= e.value.detail["threshold"] == settings.face_confident_threshold
+    # unless the caller may know (staff looking for the duplicate record)
+    with pytest.raises(DuplicateFace) as named:
+        ensure_not_duplicate(biden_face.embedding, gallery, "mallory", settings, name_the_other=True)
+    assert named.value.detail["student_id"] == "joe"
     # and enrolling it again for "joe" is not a duplicate
     ensure_not_duplicate(biden_face.embedding, gallery, "joe", settings)
 
@@ -251,9 +261,13 @@ def test_group_photos_mark_the_right_people(
     # Given the class of everyone in people/ / When a group photo is analysed and marked
     analysis = analyse(photo(path), settings, models)
     matches = mark(analysis, class_gallery, settings)
-    # Then exactly the people in it are present, the others unknown, nobody wrongly present
+    # Then exactly the people in it are present, the others unknown (and why), nobody wrongly present
     assert {m.student_id for m in matches if m.status is FaceStatus.PRESENT} == expected_present
     assert sum(m.status is FaceStatus.UNKNOWN for m in matches) == unknown
+    assert all(
+        (m.reason is Unmatched.NO_STUDENT_WITHIN_THRESHOLD) == (m.status is FaceStatus.UNKNOWN)
+        for m in matches
+    )
     assert len(matches) == len(expected_present) + unknown
     assert set(analysis.timings) >= {"decode", "detect", "encode", "total"}
 
@@ -271,13 +285,79 @@ def test_boxes_are_in_the_photos_pixels_when_downscaled(
     photo: Photo, models: Models, class_gallery: Gallery
 ) -> None:
     # Given a setting that halves test_obama_and_biden.jpg (2000 px) for detection
-    full = analyse(photo("groups/test_obama_and_biden.jpg"), make_settings(), models)
-    half = analyse(photo("groups/test_obama_and_biden.jpg"), make_settings(face_max_side=1000), models)
+    full = analyse(photo("groups/test_obama_and_biden.jpg"), face_settings(), models)
+    half = analyse(photo("groups/test_obama_and_biden.jpg"), face_settings(face_max_side=1000), models)
     # Then the same faces, at the same place in the photo's own pixels (HOG boxes snap to its pyramid)
     assert half.image.scale == pytest.approx(0.5)
     assert len(half.faces) == len(full.faces) == 3
     for face in full.faces:
         assert max(face.box.iou(other.box) for other in half.faces) >= 0.6
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (OBAMA, set()),
+        ("edge/obama_partial_face.jpg", {"EXCESSIVE_CUT"}),
+        ("groups/2008_007676.jpg", {"SMALL_BOUNDING_BOX"}),  # faces of 37-53 px, sharp enough
+        ("blurred", {"LOW_SHARPNESS"}),  # obama.jpg blurred (radius 6)
+    ],
+)
+def test_marked_faces_name_their_quality_issues_without_changing_their_status(
+    photo: Photo,
+    settings: FaceSettings,
+    models: Models,
+    class_gallery: Gallery,
+    path: str,
+    expected: set[str],
+) -> None:
+    # Given a good portrait, a face cut by the edge, a photo of small faces, a blurred face / When marked
+    analysis = analyse(blurred(photo(OBAMA), 6) if path == "blurred" else photo(path), settings, models)
+    matches = mark(analysis, class_gallery, settings)
+    # Then each issue is named on the faces it applies to, and only there
+    assert set().union(*(m.quality_issues for m in matches)) == expected
+    for face, m in zip(analysis.faces, matches, strict=True):
+        assert ("SMALL_BOUNDING_BOX" in m.quality_issues) == (min(face.box.width, face.box.height) < 80)
+        assert ("LOW_SHARPNESS" in m.quality_issues) == (
+            face.quality.sharpness < settings.face_blur_threshold
+        )
+        assert ("EXCESSIVE_CUT" in m.quality_issues) == face.quality.cut_by_edge
+    # and the status is the distance's alone: Obama's cut face is still Obama, present
+    if path.startswith("edge/"):
+        assert [(m.student_id, m.status) for m in matches] == [("barack_obama", FaceStatus.PRESENT)]
+
+
+# --- search -------------------------------------------------------------------------------------------
+
+
+def test_search_finds_the_person_among_the_class(
+    photo: Photo, settings: FaceSettings, models: Models, class_gallery: Gallery
+) -> None:
+    # Given the class of everyone in people/ / When a held-in portrait of Obama is searched for 3
+    result = search(photo("people/barack_obama/obama2.jpg"), class_gallery, settings, 3, models)
+    # Then Obama first, confidently, then two others far below; nearest first
+    first, *others = result.candidates
+    assert (first.student_id, first.status, result.face_count) == ("barack_obama", FaceStatus.PRESENT, 1)
+    assert first.similarity >= 72
+    assert len(others) == 2 and all(c.similarity <= 31 and c.status is FaceStatus.UNKNOWN for c in others)
+    assert [c.distance for c in result.candidates] == sorted(c.distance for c in result.candidates)
+    assert set(result.timings) >= {"decode", "detect", "encode", "match"}
+
+
+def test_search_uses_the_largest_face_and_needs_one(
+    photo: Photo, settings: FaceSettings, models: Models, class_gallery: Gallery
+) -> None:
+    # Given a photo of three faces / When searched
+    result = search(photo("groups/test_obama_and_biden.jpg"), class_gallery, settings, 50, models)
+    faces = analyse(photo("groups/test_obama_and_biden.jpg"), settings, models).faces
+    # Then the largest face is the one searched, and every student is ranked
+    assert result.face_count == 3
+    assert result.face.box == max((f.box for f in faces), key=lambda b: b.width * b.height)
+    assert len(result.candidates) == len(class_gallery)
+    # A photo without a face is NO_FACE; an empty class has no candidates
+    with pytest.raises(NoFace):
+        search(photo("noface/dogs.jpg"), class_gallery, settings, 5, models)
+    assert search(photo(OBAMA), Gallery.from_faces([]), settings, 5, models).candidates == []
 
 
 def test_annotated_photo_draws_each_status_colour(
@@ -303,7 +383,7 @@ def test_results_serialise_without_embeddings(
     analysis = analyse(photo("groups/two_people.jpg"), settings, models)
     (first, _) = mark(analysis, class_gallery, settings)
     body = first.as_dict()
-    assert set(body) == {"box", "student_id", "distance", "status", "quality"}
+    assert set(body) == {"box", "student_id", "distance", "status", "reason", "quality", "quality_issues"}
     assert set(body["box"]) == {"top", "right", "bottom", "left"}
     assert "embedding" not in repr(analysis.faces[0])
 
@@ -329,6 +409,6 @@ def test_jittered_encoding_uses_dlibs_encoder_and_stays_close(
     photo: Photo, models: Models, enrolments: dict[str, EnrolmentFace]
 ) -> None:
     # Given FACE_NUM_JITTERS=3 / When obama.jpg is enrolled
-    jittered = enrol(photo(OBAMA), make_settings(face_num_jitters=3), models)
+    jittered = enrol(photo(OBAMA), face_settings(face_num_jitters=3), models)
     # Then an embedding near the plain one (jitter averages small random shifts, rotations and flips)
     assert 0 < distance(jittered, enrolments[OBAMA]) < 0.2
