@@ -13,4 +13,6 @@ COMMANDS = {
     "token": "rollcall_local.commands.token",
     "render-event": "rollcall_local.commands.render_event",
     "reset": "rollcall_local.commands.reset",
+    "seed": "rollcall_local.commands.seed",
+    "import": "rollcall_local.commands.import_",
 }
