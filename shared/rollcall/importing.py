@@ -128,7 +128,7 @@ def _marked(record: Any, who: Principal, now: datetime) -> Any:
 def _check_against_store(records: OrgRecords, parsed: ParsedCsv) -> None:
     """Sessions of the file that exist with another class or times are bad rows (nothing written)."""
     repo = SessionRepo(records)
-    errors = []
+    errors: list[dict[str, Any]] = []
     for session in parsed.sessions:
         stored = repo.get(session.session_id)
         if stored is None:

@@ -162,11 +162,11 @@ class RegistryService:
         check_model_type(model_type)
         if not 1 <= days <= MAX_COMPARE_DAYS:
             raise InvalidInput(f"days must be between 1 and {MAX_COMPARE_DAYS}", code="INVALID_WINDOW")
-        latest: dict[tuple[str, str, str | None], StoredPrediction] = {}
+        latest: dict[tuple[str, str, str | None], StoredPrediction] = {}  # (session, student, version)
         for p in PredictionRepo(self.records).made_between(now - timedelta(days=days), now):
             if p.model_type == model_type and p.session_id and p.starts_at < now:
                 latest[(p.session_id, p.student_id, p.model_version)] = p  # the latest of each
-        outcomes = _outcomes(AttendanceRepo(self.records), {p.session_id for p in latest.values()})
+        outcomes = _outcomes(AttendanceRepo(self.records), {s for s, _, _ in latest})
         groups: dict[tuple[str | None, str, str], list[tuple[float, bool]]] = defaultdict(list)
         for p in latest.values():
             attended = outcomes.get((p.session_id or "", p.student_id))

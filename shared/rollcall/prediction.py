@@ -32,8 +32,8 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any
 
 from rollcall.alerts import Alert, send_alert
 from rollcall.auth import Principal
@@ -51,6 +51,9 @@ from rollcall.store.models import ATTENDANCE, ArtifactStore, ModelRegistry, Regi
 from rollcall.store.predictions import HistoryReader, PredictionRepo, StoredPrediction
 from rollcall.store.records import OrgRecords
 from rollcall.store.roster import RosterRepo
+
+if TYPE_CHECKING:
+    from rollcall.ml.model import AttendanceModel
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 MAX_READERS = 8  # concurrent history reads of a batch
@@ -212,9 +215,9 @@ class PredictionService:
     # --- steps 2 to 5 --------------------------------------------------------------------------------
 
     def _answer(self, who: Principal, queries: list[Query], unresolved: set[int]) -> list[dict[str, Any]]:
-        state, registry_reason = self._state()
+        resolved = [q for i, q in enumerate(queries) if i not in unresolved]
+        (state, registry_reason), (records, history_ok) = _both(self._state, partial(self._history, resolved))
         routed = [self._route(state, q.student_id) for q in queries]
-        records, history_ok = self._history([q for i, q in enumerate(queries) if i not in unresolved])
         history = History.from_records(records)
         stats = _org_stats(state, records)
         groups: dict[str | None, list[int]] = {}
@@ -222,6 +225,7 @@ class PredictionService:
             groups.setdefault(UNRESOLVED if i in unresolved else version, []).append(i)
         out: list[dict[str, Any]] = [{} for _ in queries]
         for version, positions in groups.items():
+            reason: str | None
             if version == UNRESOLVED:
                 model, reason, version = None, SESSION_DOWN, None
             elif not history_ok:
@@ -266,36 +270,37 @@ class PredictionService:
                 return None, f"the artifact of {version} failed its integrity check"
             return cached, None
         path = artifact.prefix(self.model_type, self.records.org, version) + artifact.MODEL_FILE
+        loaded: AttendanceModel | ArtifactIntegrityError
         try:
             data = self.artifacts.get(path)
-            model = artifact.load(data, sha or "")
-            if tuple(model.features) != FEATURES:
+            loaded = artifact.load(data, sha or "")
+            if tuple(loaded.features) != FEATURES:
                 raise ArtifactIntegrityError({"reason": "the model's features are not this code's features"})
         except NotFound:
-            model = ArtifactIntegrityError({"reason": "the artifact is missing", "key": path})
+            loaded = ArtifactIntegrityError({"reason": "the artifact is missing", "key": path})
         except ArtifactIntegrityError as e:
-            model = e
+            loaded = e
         except RollcallError:
             logger.exception(
                 "model artifact read failed: answering with the fallbacks", extra={"version": version}
             )
             count("ModelLoadFailed")
             return None, STORE_DOWN
-        self.caches.models.put(key, model)
-        if isinstance(model, ArtifactIntegrityError):
+        self.caches.models.put(key, loaded)
+        if isinstance(loaded, ArtifactIntegrityError):
             report_integrity(
                 self.records.org,
                 self.model_type,
                 version,
                 sha,
-                model,
+                loaded,
                 now=self.now,
                 source="predict",
                 alert=self.alert,
             )
             return None, f"the artifact of {version} failed its integrity check"
         logger.info("model loaded", extra={"version": version, "bytes": len(data)})
-        return model, None
+        return loaded, None
 
     def _history(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], bool]:
         """The records the queries' features read (whether they could all be read)."""
@@ -309,14 +314,10 @@ class PredictionService:
             lo, hi = windows.get(q.class_id, (q.starts_at, q.starts_at))
             windows[q.class_id] = (min(lo, q.starts_at), max(hi, q.starts_at))
         tasks: list[Callable[[], list[AttendanceRecord]]] = [
-            (lambda s=s, t=t: reader.student(s, before=t)) for s, t in latest.items()
+            partial(reader.student, s, before=t) for s, t in latest.items()
         ]
         tasks += [
-            (
-                lambda c=c, lo=lo, hi=hi: self._class_records(
-                    reader, c, lo - timedelta(days=CLASS_WINDOW_DAYS), hi
-                )
-            )
+            partial(self._class_records, reader, c, lo - timedelta(days=CLASS_WINDOW_DAYS), hi)
             for c, (lo, hi) in windows.items()
         ]
         try:
@@ -369,7 +370,7 @@ class PredictionService:
         repo = PredictionRepo(self.records)
         chunks = [rows[i : i + WRITE_CHUNK] for i in range(0, len(rows), WRITE_CHUNK)]
         try:
-            _run([(lambda c=c: repo.put_many(c, retention=self.retention)) for c in chunks])
+            _run([partial(repo.put_many, c, retention=self.retention) for c in chunks])
         except RollcallError:
             logger.exception("predictions could not be recorded", extra={"count": len(rows)})
             count("PredictionNotRecorded", len(rows))
@@ -382,6 +383,13 @@ def _org_stats(state: RegistryState, records: Iterable[AttendanceRecord]) -> Org
     if stats.get("usable_records"):
         return OrgStats(int(stats["attended"]), int(stats["usable_records"]))
     return OrgStats.from_records(records)
+
+
+def _both[A, B](first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Two independent calls at once; their results."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(second)
+        return first(), later.result()
 
 
 def _run[T](tasks: Sequence[Callable[[], T]]) -> list[T]:

@@ -19,13 +19,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from rollcall.errors import ConcurrentUpdate, NotFound
 from rollcall.records import iso, parse_time
 from rollcall.store.records import OrgRecords, check_id, ttl_after
 
-QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+QUEUED, RUNNING = "queued", "running"
+SUCCEEDED: Final = "succeeded"
+FAILED: Final = "failed"
 RETENTION_DAYS = 365
 
 
