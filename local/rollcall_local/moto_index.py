@@ -21,7 +21,10 @@ conditions then drop; no write can make the map miss an item.
 2. A projection of top-level attributes (``ProjectionExpression: "a, b"``) copies those
    attributes; moto rebuilds every item through plain JSON for any projection (about 1 ms an
    item), making a projected read slower than reading whole items.
-3. The answers of Query, Scan, GetItem and BatchGetItem, which moto has already made plain
+3. An item is built with its size checked once (moto checks the whole item again for each
+   attribute it adds: quadratic in the attributes, most of the cost of a write or a projection);
+   the limit and the error are moto's own.
+4. The answers of Query, Scan, GetItem and BatchGetItem, which moto has already made plain
    JSON-shaped values (binary values as bytes), are written with ``json.dumps`` (bytes as base64,
    as the wire format has them) instead of the shape walk. Anything else takes moto's own path.
 """
@@ -41,6 +44,7 @@ _local = threading.local()
 
 Key = tuple[Any, Any]  # (hash DynamoType, range DynamoType | None)
 PLAIN_ANSWERS = frozenset({"Query", "Scan", "GetItem", "BatchGetItem"})
+ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, measured between 409 and 410 KB)
 
 
 def install() -> None:
@@ -50,8 +54,10 @@ def install() -> None:
         if _installed:
             return
         from moto.dynamodb.models import DynamoDBBackend
-        from moto.dynamodb.models.dynamo_type import Item
+        from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+        from moto.dynamodb.models.utilities import bytesize
         from moto.dynamodb.models.table import Table
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
         from moto.dynamodb.responses import DynamoResult
 
         original_query = Table.query
@@ -105,12 +111,23 @@ def install() -> None:
             attrs = {name: self.attrs[name] for name in names if name in self.attrs}
             return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=attrs)
 
+        def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+            self.hash_key = hash_key
+            self.range_key = range_key
+            built = {key: DynamoType(value) for key, value in attrs.items()}
+            size = sum(bytesize(key) + value.size() for key, value in built.items())
+            if size > ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
+            self.attrs = LimitedSizeDict()
+            dict.update(self.attrs, built)  # no per-attribute check: the whole item was checked
+
         Table.all_items = all_items  # type: ignore[method-assign]
         Table.query = query  # type: ignore[method-assign]
         Table.put_item = put_item  # type: ignore[method-assign]
         DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
         DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
         Item.project = project  # type: ignore[method-assign]
+        Item.__init__ = item_init  # type: ignore[method-assign]
         _installed = True
 
 
