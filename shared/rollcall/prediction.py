@@ -20,7 +20,8 @@ A request (one query or a batch) goes through five steps:
 Failures degrade instead of failing the request: a registry, artifact or model failure answers
 with the fallbacks; a history that cannot be read answers with the heuristic; a session that
 cannot be read answers with the heuristic (its class and start unknown); a prediction that
-cannot be recorded is logged and counted (``PredictionNotRecorded``). An unknown session is 404.
+cannot be recorded is logged and counted (``PredictionNotRecorded``). An unknown session is 404;
+a whole-session batch whose session or roster cannot be read is 503 (no one to answer for).
 """
 
 from __future__ import annotations
@@ -168,9 +169,8 @@ class PredictionService:
         if session is None:
             raise NotFound(f"no session {session_id}", code="SESSION_NOT_FOUND")
         students = RosterRepo(self.records).members(session.class_id)
-        asks = [Ask(s, session.session_id) for s in students]
         queries = [Query(s, session.class_id, session.starts_at, session.session_id) for s in students]
-        return self._answer(who, queries, set()) if asks else []
+        return self._answer(who, queries, set()) if queries else []
 
     # --- step 1: queries ---------------------------------------------------------------------------
 
