@@ -53,11 +53,11 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
         from moto.dynamodb.models import DynamoDBBackend
         from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
-        from moto.dynamodb.models.utilities import bytesize
         from moto.dynamodb.models.table import Table
-        from moto.dynamodb.exceptions import ItemSizeTooLarge
+        from moto.dynamodb.models.utilities import bytesize
         from moto.dynamodb.responses import DynamoResult
 
         original_query = Table.query
