@@ -55,6 +55,9 @@ class Emulator:
     def __init__(self, port: int) -> None:
         from moto.server import ThreadedMotoServer
 
+        from rollcall_local import moto_index
+
+        moto_index.install()  # queries read their partition, not the whole table
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per AWS request
         self.port = port
         self.endpoint = f"http://{HOST}:{port}"

@@ -154,16 +154,53 @@ class MarkAttendanceSettings(FaceSettings):
     pass
 
 
-class PredictSettings(FunctionSettings):
-    model_bucket: str = Field(min_length=3)
-    registry_table: str = Field(min_length=3)
+class ModelSettings(FunctionSettings):
+    """What the two model functions share: the registry, the artifacts, alerts, prediction history."""
+
+    model_bucket: str = Field(min_length=3, description="the S3 bucket of model artifacts")
+    registry_table: str = Field(min_length=3, description="the DynamoDB model registry table")
+    alert_queue_url: str = Field(
+        min_length=8, description="the SQS queue alerts go to (a model artifact failing its integrity check)"
+    )
+    prediction_retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="prediction history is kept this long (the items' TTL; a daily job removes it promptly)",
+    )
 
 
-class TrainSettings(FunctionSettings):
-    model_bucket: str = Field(min_length=3)
-    registry_table: str = Field(min_length=3)
-    training_queue_url: str = Field(min_length=8)
-    idempotency_table: str = Field(min_length=3)
+class PredictSettings(ModelSettings):
+    model_cache_ttl_seconds: int = Field(
+        default=3600,
+        ge=0,
+        le=86_400,
+        description="a loaded model (checked by sha256) is reused by a warm container this long, then "
+        "read and checked again; an artifact that failed its check is not retried sooner",
+    )
+    history_cache_ttl_seconds: int = Field(
+        default=60,
+        ge=0,
+        le=3600,
+        description="sessions and the classes' recent attendance (the class_rate_4w feature) are reused "
+        "by a warm container this long; a student's own records are read on every request",
+    )
+
+
+class TrainSettings(ModelSettings):
+    training_queue_url: str = Field(min_length=8, description="the SQS queue of training jobs")
+    training_window_days: int = Field(
+        default=365,
+        ge=28,
+        le=3650,
+        description="training reads the attendance of sessions that started in this many days before now",
+    )
+    job_lease_seconds: int = Field(
+        default=960,
+        ge=60,
+        description="a running job whose attempt has not finished after this long (longer than the "
+        "function's 900 s timeout) may be taken over by a redelivery of its message",
+    )
 
 
 class AnomalyScanSettings(FunctionSettings):

@@ -14,4 +14,6 @@ COMMANDS = {
     "render-event": "rollcall_local.commands.render_event",
     "reset": "rollcall_local.commands.reset",
     "demo": "rollcall_local.commands.demo",
+    "seed": "rollcall_local.commands.seed",
+    "import": "rollcall_local.commands.import_",
 }

@@ -6,7 +6,10 @@ A version is two files under ``models/{type}/{scope}/{version}/``:
   read with ``allow_pickle=False``: loading runs no code from the file (unlike pickle/joblib) and
   needs neither scikit-learn nor joblib (~1.3 s of imports a predict cold start does not pay).
 - ``metadata.json``: type, scope, version, created_at, features, params, metrics, the training
-  data hash, library versions, and the sha256 of ``model.npz``.
+  data hash, library versions, the sha256 of ``model.npz``, and ``drift_reference``: each
+  feature's decile edges (9) and shares (10) over the latest training weeks, the baseline a drift
+  check compares recent features with (``rollcall.ml.model.feature_drift``) without loading the
+  model.
 
 :func:`load` checks the model bytes against the sha256 the registry recorded *before* parsing
 them; a mismatch, or bytes that do not parse as a model, raise ``ArtifactIntegrityError``.
@@ -67,6 +70,12 @@ def dump(trained: TrainedModel, *, model_type: str, scope: str, version: str) ->
         "metrics": trained.metrics,
         "data_hash": trained.data_hash,
         "libraries": {**trained.libraries, "python": platform.python_version()},
+        "drift_reference": {
+            "features": list(trained.model.features),
+            "edges": trained.model.reference_edges.tolist(),
+            "shares": trained.model.reference_shares.tolist(),
+            "window": "the calibration slice: the latest training weeks before the holdout",
+        },
         "model_file": MODEL_FILE,
         "sha256": digest,
     }

@@ -45,6 +45,7 @@ class ParsedCsv:
     records: list[AttendanceRecord]
     sessions: list[Session]
     content_hash: str
+    session_lines: dict[str, int]  # session id → the line of its first row (to report store conflicts)
 
 
 class _RowError(ValueError):
@@ -89,7 +90,12 @@ def parse(data: bytes | str) -> ParsedCsv:
     if errors or not rows:
         reported = errors[:MAX_REPORTED_ERRORS] or [{"line": 1, "reason": "no data rows"}]
         raise InvalidCsv({"errors": reported, "error_count": len(errors) or 1, "rows": rows})
-    return ParsedCsv(records, [s for s, _ in sessions.values()], content_hash(records))
+    return ParsedCsv(
+        records,
+        [s for s, _ in sessions.values()],
+        content_hash(records),
+        {sid: line for sid, (_, line) in sessions.items()},
+    )
 
 
 def _check_header(header: list[str]) -> None:

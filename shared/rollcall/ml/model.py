@@ -21,9 +21,10 @@ Inputs must be finite (the features always are).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
@@ -174,16 +175,7 @@ class AttendanceModel:
 
         ``n_prior`` and ``term_week`` grow with time by nature; their PSI says little on its own.
         """
-        import numpy as np
-
-        from rollcall.ml.evaluate import population_stability
-
-        out = {}
-        for j, name in enumerate(self.features):
-            bins = np.searchsorted(self.reference_edges[j], X[:, j], side="right")
-            shares = np.bincount(bins, minlength=10) / max(len(X), 1)
-            out[name] = population_stability(self.reference_shares[j], shares)
-        return out
+        return _psi(self.features, self.reference_edges, self.reference_shares, X)
 
     def score(self, X: np.ndarray) -> Scores:
         """Probabilities, intervals, per-feature effects and arrival quantiles for the rows of X.
@@ -204,3 +196,27 @@ class AttendanceModel:
         if self.arrival is not None:
             arrival = np.sort(np.column_stack([m.raw(X) for m in self.arrival]), axis=1)
         return Scores(p, low, high, effects, arrival)
+
+
+def feature_drift(reference: Mapping[str, Any], X: np.ndarray) -> dict[str, float]:
+    """:meth:`AttendanceModel.drift` from a model's metadata alone: ``reference`` is the
+    ``drift_reference`` of its metadata.json (``features``, ``edges``, ``shares``); the columns of
+    ``X`` are in ``reference["features"]`` order (``rollcall.ml.features.FEATURES``)."""
+    import numpy as np
+
+    return _psi(
+        tuple(reference["features"]), np.asarray(reference["edges"]), np.asarray(reference["shares"]), X
+    )
+
+
+def _psi(features: Sequence[str], edges: np.ndarray, shares: np.ndarray, X: np.ndarray) -> dict[str, float]:
+    import numpy as np
+
+    from rollcall.ml.evaluate import population_stability
+
+    out = {}
+    for j, name in enumerate(features):
+        bins = np.searchsorted(edges[j], X[:, j], side="right")
+        now = np.bincount(bins, minlength=10) / max(len(X), 1)
+        out[name] = population_stability(shares[j], now)
+    return out

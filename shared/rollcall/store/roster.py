@@ -52,6 +52,16 @@ class RosterRepo:
         }
         return self.records.put(item, if_absent=True)
 
+    def add_classes(self, student_id: str, class_ids: list[str]) -> bool:
+        """Add classes to an existing student's profile (imports; the memberships themselves are
+        ensure_members'), so that erasure finds them; whether the profile changed."""
+        student = self.get(student_id)
+        missing = [c for c in class_ids if student is not None and c not in student.class_ids]
+        if student is None or not missing:
+            return False
+        self.records.update(*self._profile_key(student_id), {"class_ids": [*student.class_ids, *missing]})
+        return True
+
     def ensure_members(self, pairs: set[tuple[str, str]]) -> int:
         """Record (class_id, student_id) memberships (imports: idempotent); returns the count."""
         return self.records.batch_put(self._member_item(c, s) for c, s in sorted(pairs))

@@ -1,0 +1,53 @@
+"""Import an attendance CSV: make import FILE=attendance.csv ORG=demo
+
+The same import as POST /v1/attendance/import (rollcall.importing): the whole file is checked
+first and bad rows are listed with their line numbers (exit 1, nothing written); importing the
+same attendance again writes nothing. Uses the running stack's emulator if one is listening,
+else starts the embedded one (and keeps its state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--file", type=Path, required=True, help="the CSV file")
+    parser.add_argument("--org", default="demo")
+    parser.add_argument("--as", dest="actor", default="cli", help="who the audit log names (default: cli)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from datetime import UTC, datetime
+
+    from rollcall.auth import Principal, Role
+    from rollcall.errors import RollcallError
+    from rollcall.importing import import_csv
+    from rollcall.observability import logger
+    from rollcall.store.records import OrgRecords, check_id
+    from rollcall_local.config import LocalConfig
+    from rollcall_local.errors import LocalError
+    from rollcall_local.session import Session
+
+    logger.setLevel("WARNING")
+    try:
+        data = args.file.read_bytes()
+        who = Principal(check_id(args.actor, "--as"), check_id(args.org, "--org"), Role.ADMIN)
+    except (OSError, RollcallError) as e:
+        raise LocalError(str(e)) from None
+    with Session.open(LocalConfig.from_env()) as session:
+        records = OrgRecords(
+            args.org, session.physical.refs["RecordsTable"], client=session.aws.client("dynamodb")
+        )
+        try:
+            result = import_csv(records, who, data, now=datetime.now(UTC))
+        except RollcallError as e:
+            print(json.dumps(e.body(), indent=2))
+            print(f"refused ({e.code}): nothing was imported", file=sys.stderr)
+            return 1
+    print(json.dumps(asdict(result), indent=2))
+    return 0

@@ -1,0 +1,219 @@
+"""Reads at DynamoDB's pace from the embedded emulator (moto), for seeded organisations.
+
+moto answers every Query by sorting all the items of the table and testing each one (about
+20 µs an item), and serialises every attribute of every item it returns by walking botocore's
+shape model (about 2 ms an item): on a seeded organisation (150,000 items) one Query of a
+student's records takes seconds where DynamoDB takes milliseconds. :func:`install` changes two
+things, in this process:
+
+1. Query looks only at the candidates of the queried partition:
+
+- table (and local index) queries: the items of the hash key, which moto keeps in a dict;
+- global index queries: the items whose index hash attribute has the queried value, from a map
+  kept per table and attribute (built on the first query, then updated by every put and update;
+  batch and transaction writes go through those).
+
+moto's own query code still runs on the candidates (key conditions, sort, paging, filters,
+projections), so its answers are unchanged. Candidates are looked up in the table at query time:
+a map entry left behind by a delete or a changed attribute only adds a candidate that moto's
+conditions then drop; no write can make the map miss an item.
+
+2. A projection of top-level attributes (``ProjectionExpression: "a, b"``) copies those
+   attributes; moto rebuilds every item through plain JSON for any projection (about 1 ms an
+   item), making a projected read slower than reading whole items.
+3. An item is built with its size checked once (moto checks the whole item again for each
+   attribute it adds: quadratic in the attributes, most of the cost of a write or a projection);
+   the limit and the error are moto's own.
+4. The answers of Query, Scan, GetItem and BatchGetItem, which moto has already made plain
+   JSON-shaped values (binary values as bytes), are written with ``json.dumps`` (bytes as base64,
+   as the wire format has them) instead of the shape walk. Anything else takes moto's own path.
+"""
+
+from __future__ import annotations
+
+import base64
+import inspect
+import json
+import threading
+from collections import defaultdict
+from typing import Any
+
+_installed = False
+_lock = threading.RLock()
+_local = threading.local()
+
+Key = tuple[Any, Any]  # (hash DynamoType, range DynamoType | None)
+PLAIN_ANSWERS = frozenset({"Query", "Scan", "GetItem", "BatchGetItem"})
+ITEM_SIZE_LIMIT = 405_000  # moto's (DynamoDB's 400 KB, measured between 409 and 410 KB)
+
+
+def install() -> None:
+    """Patch moto's DynamoDB Table (idempotent; affects this process)."""
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        from moto.dynamodb.exceptions import ItemSizeTooLarge
+        from moto.dynamodb.models import DynamoDBBackend
+        from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+        from moto.dynamodb.models.table import Table
+        from moto.dynamodb.models.utilities import bytesize
+        from moto.dynamodb.responses import DynamoResult
+
+        original_query = Table.query
+        original_all_items = Table.all_items
+        original_put = Table.put_item
+        original_update = DynamoDBBackend.update_item
+        original_execute = DynamoResult.execute_result
+        original_project = Item.project
+        signature = inspect.signature(original_query)
+
+        def all_items(self: Any) -> Any:
+            override = getattr(_local, "candidates", None)
+            if override is not None and override[0] is self:
+                return override[1]
+            return original_all_items(self)
+
+        def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(self, *args, **kwargs).arguments
+            candidates = _candidates(self, bound)
+            if candidates is None:
+                return original_query(self, *args, **kwargs)
+            _local.candidates = (self, candidates)
+            try:
+                return original_query(self, *args, **kwargs)
+            finally:
+                _local.candidates = None
+
+        def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+            item = original_put(self, *args, **kwargs)
+            _note(self, item)
+            return item
+
+        def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+            item = original_update(self, table_name, *args, **kwargs)
+            _note(self.get_table(table_name), item)
+            return item
+
+        def execute_result(self: Any, context: Any) -> Any:
+            if context.operation_model.name in PLAIN_ANSWERS and not isinstance(self.result, Exception):
+                try:
+                    body = json.dumps(self.result, default=_wire_bytes, separators=(",", ":"))
+                except TypeError:
+                    return original_execute(self, context)
+                return 200, {"Content-Type": "application/x-amz-json-1.0"}, body
+            return original_execute(self, context)
+
+        def project(self: Any, projection_expressions: list[list[str]]) -> Any:
+            if not all(len(path) == 1 for path in projection_expressions):
+                return original_project(self, projection_expressions)
+            names = [path[0] for path in projection_expressions]
+            attrs = {name: self.attrs[name] for name in names if name in self.attrs}
+            return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=attrs)
+
+        def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+            self.hash_key = hash_key
+            self.range_key = range_key
+            built = {key: DynamoType(value) for key, value in attrs.items()}
+            size = sum(bytesize(key) + value.size() for key, value in built.items())
+            if size > ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
+            self.attrs = LimitedSizeDict()
+            dict.update(self.attrs, built)  # no per-attribute check: the whole item was checked
+
+        Table.all_items = all_items  # type: ignore[method-assign]
+        Table.query = query  # type: ignore[method-assign]
+        Table.put_item = put_item  # type: ignore[method-assign]
+        DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+        DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+        Item.project = project  # type: ignore[method-assign]
+        Item.__init__ = item_init  # type: ignore[method-assign]
+        _installed = True
+
+
+def _wire_bytes(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _value_key(value: Any) -> tuple[str, Any] | None:
+    raw = getattr(value, "value", None)
+    if isinstance(raw, str | bytes | int | float):
+        return (value.type, raw)
+    return None
+
+
+def _maps(table: Any) -> dict[str, dict[tuple[str, Any], set[Key]]]:
+    maps = table.__dict__.get("_rollcall_index")
+    if maps is None:
+        maps = table.__dict__.setdefault("_rollcall_index", {})
+    return maps
+
+
+def _items(table: Any) -> Any:
+    for hash_set in list(table.items.values()):
+        if table.range_key_attr:
+            yield from list(hash_set.values())
+        else:
+            yield hash_set
+
+
+def _map_of(table: Any, attribute: str) -> dict[tuple[str, Any], set[Key]]:
+    """The map of ``attribute`` (value → item keys), built from the table on first use."""
+    maps = _maps(table)
+    found = maps.get(attribute)
+    if found is None:
+        found = defaultdict(set)
+        for item in _items(table):
+            value = _value_key(item.attrs.get(attribute))
+            if value is not None:
+                found[value].add((item.hash_key, item.range_key))
+        maps[attribute] = found
+    return found
+
+
+def _note(table: Any, item: Any) -> None:
+    """Add a written item to every map already built (the maps built later will see it)."""
+    if item is None:
+        return
+    with _lock:
+        for attribute, mapping in _maps(table).items():
+            value = _value_key(item.attrs.get(attribute))
+            if value is not None:
+                mapping[value].add((item.hash_key, item.range_key))
+
+
+def _lookup(table: Any, keys: set[Key]) -> list[Any]:
+    out = []
+    for hash_key, range_key in list(keys):
+        hash_set = table.items.get(hash_key)
+        if hash_set is None:
+            continue
+        item = hash_set.get(range_key) if table.range_key_attr else hash_set
+        if item is not None:
+            out.append(item)
+    return out
+
+
+def _candidates(table: Any, bound: dict[str, Any]) -> list[Any] | None:
+    """The items a Query can return, or None to let moto look at every item."""
+    index_name = bound.get("index_name")
+    hash_key = bound.get("hash_key")
+    if not index_name:
+        if hash_key is None:
+            return None
+        hash_set = table.items.get(hash_key)
+        if hash_set is None:
+            return []
+        return list(hash_set.values()) if table.range_key_attr else [hash_set]
+    conditions = bound.get("hash_key_conditions") or []
+    if len(conditions) != 1:
+        return None
+    attribute, value = conditions[0]
+    value_key = _value_key(value)
+    if value_key is None:
+        return None
+    with _lock:
+        keys = set(_map_of(table, attribute).get(value_key, ()))
+    return _lookup(table, keys)

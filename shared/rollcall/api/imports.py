@@ -1,0 +1,57 @@
+"""POST /v1/attendance/import: an attendance CSV, imported whole or not at all, and only once."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from rollcall.api.deps import now, records_of
+from rollcall.errors import UnsupportedMedia
+from rollcall.http import Staff
+from rollcall.importing import import_csv
+
+router = APIRouter(prefix="/v1/attendance", tags=["attendance"])
+
+CSV_TYPES = ("text/csv", "application/csv")
+CSV_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": "student_id,class_id,session_id,starts_at,ends_at,status,arrived_at\n"
+                "s-1,math,math-0907,2026-09-07T09:00:00Z,2026-09-07T10:00:00Z,late,2026-09-07T09:07:00Z\n",
+            }
+        },
+    }
+}
+
+
+class ImportOut(BaseModel):
+    import_id: str = Field(description="the content hash of the attendance in the file")
+    replayed: bool = Field(description="this attendance was imported before: nothing was written")
+    rows: int
+    records_written: int
+    sessions_created: int
+    students_created: int = Field(description="unknown students get a minimal profile (name = id)")
+    memberships: int
+    imported_at: str
+    imported_by: str
+
+
+@router.post(
+    "/import",
+    status_code=status.HTTP_201_CREATED,
+    summary="Import attendance from a CSV (teacher, admin); 200 when the same attendance was imported before",
+    openapi_extra=CSV_BODY,
+)
+async def post_import(request: Request, response: Response, who: Staff) -> ImportOut:
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind not in CSV_TYPES:
+        raise UnsupportedMedia(f"send the file as text/csv (got {kind or 'no content type'})", code="NOT_CSV")
+    data = await request.body()
+    result = await run_in_threadpool(import_csv, records_of(request, who), who, data, now=now())
+    if result.replayed:
+        response.status_code = status.HTTP_200_OK
+    return ImportOut(**vars(result))

@@ -1,0 +1,99 @@
+"""The attendance import on moto: validated whole against the file and the store, written once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rollcall.auth import Principal, Role
+from rollcall.errors import InvalidCsv
+from rollcall.importing import import_csv
+from rollcall.records import Session, Student
+from rollcall.store.attendance import AttendanceRepo, SessionRepo
+from rollcall.store.audit import AuditLog
+from rollcall.store.roster import RosterRepo
+from tests.integration.models.conftest import NOW, Stores
+
+HEADER = "student_id,class_id,session_id,starts_at,ends_at,status,arrived_at\n"
+ROWS = [
+    "ann,bio,bio-1,2026-09-07T09:00:00Z,2026-09-07T10:00:00Z,present,2026-09-07T08:59:00Z\n",
+    "ben,bio,bio-1,2026-09-07T09:00:00Z,2026-09-07T10:00:00Z,absent,\n",
+    "ann,art,art-1,2026-09-08T11:00:00+02:00,2026-09-08T12:00:00+02:00,late,2026-09-08T11:10:00+02:00\n",
+]
+
+
+def who(org: str) -> Principal:
+    return Principal("mr-ito", org, Role.TEACHER)
+
+
+def table_size(stores: Stores) -> int:
+    """Items in the records table (the tests of this module run one at a time)."""
+    return int(stores.aws.client("dynamodb").scan(TableName=stores.records_table, Select="COUNT")["Count"])
+
+
+def test_a_file_is_imported_with_profiles_memberships_and_sessions_then_replayed(stores: Stores) -> None:
+    records = stores.records("imp-a")
+    RosterRepo(records).create(Student("ann", "Ann Lee", ("math",)), created_by="t", created_at=NOW)
+
+    result = import_csv(records, who("imp-a"), HEADER + "".join(ROWS), now=NOW)
+
+    assert (result.rows, result.records_written, result.sessions_created, result.students_created) == (
+        3,
+        3,
+        2,
+        1,
+    )
+    roster = RosterRepo(records)
+    assert roster.require("ann").class_ids == ("math", "art", "bio")  # the known student keeps her name
+    assert roster.require("ann").name == "Ann Lee" and roster.require("ben").name == "ben"
+    assert sorted(roster.members("bio")) == ["ann", "ben"]
+    art = SessionRepo(records).require("art-1")
+    assert (art.class_id, art.starts_at.hour) == ("art", 9)  # stored in UTC
+    late = AttendanceRepo(records).get("art-1", "ann")
+    assert late is not None and (late.status.value, late.source.value, late.marked_by) == (
+        "late",
+        "import",
+        "mr-ito",
+    )
+    (entry,) = AuditLog(records).for_subject(f"import:{result.import_id}")
+    assert (entry.action, entry.details["records_written"]) == ("attendance.imported", 3)
+
+    # The same attendance in another order and notation adds nothing
+    reordered = HEADER.replace("status,arrived_at", "arrived_at,status")
+    reordered += "".join(
+        ",".join([*r.rstrip("\n").split(",")[:5], r.rstrip("\n").split(",")[6], r.split(",")[5]]) + "\n"
+        for r in reversed(ROWS)
+    )
+    before = table_size(stores)
+    again = import_csv(records, who("imp-a"), reordered, now=NOW)
+    assert (again.replayed, again.records_written, again.import_id) == (True, 0, result.import_id)
+    assert table_size(stores) == before
+
+
+def test_a_bad_file_writes_nothing(stores: Stores) -> None:
+    before = table_size(stores)
+    bad = (
+        HEADER
+        + ROWS[0]
+        + "cat,bio,bio-1,2026-09-07T09:00:00Z,2026-09-07T10:00:00Z,absent,2026-09-07T09:00:00Z\n"
+    )
+    with pytest.raises(InvalidCsv) as refused:
+        import_csv(stores.records("imp-b"), who("imp-b"), bad, now=NOW)
+    assert refused.value.detail["errors"] == [{"line": 3, "reason": "arrived_at is given for an absence"}]
+    assert table_size(stores) == before
+
+
+def test_a_session_that_exists_with_other_times_is_a_bad_row(stores: Stores) -> None:
+    records = stores.records("imp-c")
+    starts = datetime(2026, 9, 7, 9, 0, tzinfo=UTC)
+    stored = Session("bio-1", "bio", starts, starts + timedelta(hours=2))  # the file says one hour
+    SessionRepo(records).create(stored, created_by="t", created_at=NOW)
+    before = table_size(stores)
+
+    with pytest.raises(InvalidCsv) as refused:
+        import_csv(records, who("imp-c"), HEADER + "".join(ROWS), now=NOW)
+
+    (error,) = refused.value.detail["errors"]
+    assert error["line"] == 2 and "session bio-1 exists with class bio" in error["reason"]
+    assert table_size(stores) == before

@@ -1,0 +1,157 @@
+"""moto with rollcall_local.moto_index: queries read their partition, and answer as before.
+
+Every write path (put, update, delete, batch, transaction) is followed by queries of the table
+and of an index, compared with what the items say; binary values, sets, paging and projections
+come back as DynamoDB returns them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from rollcall_local import moto_index
+
+TABLE = "tbl"
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    moto_index.install()
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        keys = ("pk", "sk", "gpk", "gsk")
+        client.create_table(
+            TableName=TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k in keys],
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "gsi",
+                    "KeySchema": [
+                        {"AttributeName": "gpk", "KeyType": "HASH"},
+                        {"AttributeName": "gsk", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        yield client
+
+
+def put(client: Any, pk: str, sk: str, gpk: str | None = None, **extra: Any) -> None:
+    item = {"pk": {"S": pk}, "sk": {"S": sk}, **extra}
+    if gpk:
+        item |= {"gpk": {"S": gpk}, "gsk": {"S": sk}}
+    client.put_item(TableName=TABLE, Item=item)
+
+
+def query(client: Any, value: str, index: bool = False, **kwargs: Any) -> list[str]:
+    name = "gpk" if index else "pk"
+    response = client.query(
+        TableName=TABLE,
+        KeyConditionExpression=f"{name} = :v",
+        ExpressionAttributeValues={":v": {"S": value}},
+        **({"IndexName": "gsi"} if index else {}),
+        **kwargs,
+    )
+    return [f"{i['pk']['S']}/{i['sk']['S']}" for i in response["Items"]]
+
+
+def test_queries_follow_every_kind_of_write(dynamodb: Any) -> None:
+    put(dynamodb, "a", "1", "x")
+    put(dynamodb, "a", "2", "y")
+    put(dynamodb, "b", "1", "x")
+    assert query(dynamodb, "a") == ["a/1", "a/2"]
+    assert query(dynamodb, "x", index=True) == ["a/1", "b/1"]  # the index map is built here
+
+    # An update moves an item to another index partition; a put replaces one
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "a"}, "sk": {"S": "2"}},
+        UpdateExpression="SET gpk = :x",
+        ExpressionAttributeValues={":x": {"S": "x"}},
+    )
+    put(dynamodb, "b", "1", "z")
+    assert query(dynamodb, "x", index=True) == ["a/1", "a/2"]
+    assert query(dynamodb, "z", index=True) == ["b/1"]
+
+    # Deletes, batch writes and transactions
+    dynamodb.delete_item(TableName=TABLE, Key={"pk": {"S": "a"}, "sk": {"S": "1"}})
+    dynamodb.batch_write_item(
+        RequestItems={
+            TABLE: [
+                {
+                    "PutRequest": {
+                        "Item": {"pk": {"S": "c"}, "sk": {"S": "1"}, "gpk": {"S": "x"}, "gsk": {"S": "0"}}
+                    }
+                },
+                {"DeleteRequest": {"Key": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
+            ]
+        }
+    )
+    dynamodb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": TABLE,
+                    "Item": {"pk": {"S": "d"}, "sk": {"S": "1"}, "gpk": {"S": "x"}, "gsk": {"S": "9"}},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": TABLE,
+                    "Key": {"pk": {"S": "b"}, "sk": {"S": "1"}},
+                    "UpdateExpression": "SET gpk = :x",
+                    "ExpressionAttributeValues": {":x": {"S": "x"}},
+                }
+            },
+        ]
+    )
+    assert query(dynamodb, "a") == []
+    assert query(dynamodb, "x", index=True) == ["c/1", "b/1", "d/1"]  # by the index sort key
+    assert query(dynamodb, "z", index=True) == []
+
+
+def test_answers_keep_paging_projections_binary_and_sets(dynamodb: Any) -> None:
+    for i in range(5):
+        put(dynamodb, "p", f"{i}", "g", photo={"B": bytes([i, 255])}, tags={"SS": ["u", "v"]}, n={"N": "1.5"})
+
+    page = dynamodb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "p"}},
+        Limit=2,
+        ScanIndexForward=False,
+    )
+    assert [i["sk"]["S"] for i in page["Items"]] == ["4", "3"]
+    rest = dynamodb.query(
+        TableName=TABLE,
+        KeyConditionExpression="pk = :p",
+        ExpressionAttributeValues={":p": {"S": "p"}},
+        ExclusiveStartKey=page["LastEvaluatedKey"],
+        ScanIndexForward=False,
+    )
+    assert [i["sk"]["S"] for i in rest["Items"]] == ["2", "1", "0"]
+
+    projected = dynamodb.query(
+        TableName=TABLE,
+        IndexName="gsi",
+        KeyConditionExpression="gpk = :g AND gsk BETWEEN :lo AND :hi",
+        ExpressionAttributeValues={":g": {"S": "g"}, ":lo": {"S": "1"}, ":hi": {"S": "2"}},
+        ProjectionExpression="sk, photo, tags, absent_attribute",
+    )["Items"]
+    assert projected == [
+        {"sk": {"S": "1"}, "photo": {"B": bytes([1, 255])}, "tags": {"SS": ["u", "v"]}},
+        {"sk": {"S": "2"}, "photo": {"B": bytes([2, 255])}, "tags": {"SS": ["u", "v"]}},
+    ]
+    got = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "3"}})["Item"]
+    assert (got["photo"], got["n"]) == ({"B": bytes([3, 255])}, {"N": "1.5"})
