@@ -15,6 +15,7 @@ from rollcall.ml.synthetic import SyntheticHistory, generate
 from rollcall.records import Student
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.models import ArtifactStore, ModelRegistry
+from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgDirectory, OrgRecords
 from rollcall.store.roster import RosterRepo
 from rollcall.training import Trainer
@@ -42,9 +43,13 @@ class Stores:
     records_table: str
     registry_table: str
     bucket: str
+    photo_bucket: str
 
     def records(self, org: str) -> OrgRecords:
         return OrgRecords(org, self.records_table, client=self.aws.client("dynamodb"))
+
+    def photos(self, org: str) -> PhotoStore:
+        return PhotoStore(org, self.photo_bucket, keep=False, client=self.aws.client("s3"))
 
     def registry(self, org: str) -> ModelRegistry:
         return ModelRegistry(org, self.registry_table, client=self.aws.client("dynamodb"))
@@ -68,7 +73,9 @@ class Stores:
 @pytest.fixture(scope="module")
 def stores(aws: Aws, physical: Physical) -> Stores:
     refs = physical.refs
-    return Stores(aws, refs["RecordsTable"], refs["ModelRegistryTable"], refs["ModelBucket"])
+    return Stores(
+        aws, refs["RecordsTable"], refs["ModelRegistryTable"], refs["ModelBucket"], refs["PhotoBucket"]
+    )
 
 
 def recent_history(org: str, *, students: int = 20, weeks: int = 6, seed: int = 5) -> SyntheticHistory:

@@ -61,7 +61,8 @@ def test_erasing_a_student_erases_its_predictions(stores: Stores) -> None:
         [(prediction("p1", "cat", 1), {}), (prediction("p2", "cat", 0), {})], retention=YEAR
     )
 
-    erased = erase_student(records, Principal("root", "preds-erasure", Role.ADMIN), "cat", now=NOW)
+    who = Principal("root", "preds-erasure", Role.ADMIN)
+    erased = erase_student(records, who, "cat", stores.photos("preds-erasure"), now=NOW)
 
     assert erased["predictions"] == 2
     assert list(PredictionRepo(records).made_between(NOW - timedelta(days=3), NOW)) == []
