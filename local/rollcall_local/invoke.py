@@ -70,7 +70,7 @@ class Worker:
             stack.callback(os.close, reply_write)
             output = stack.enter_context(log.open("ab")) if log else STDERR
             self.process = subprocess.Popen(
-                [sys.executable, "-I", "-S", str(BOOTSTRAP), str(reply_write), json.dumps(path)],
+                [sys.executable, "-I", "-S", "-B", str(BOOTSTRAP), str(reply_write), json.dumps(path)],
                 stdin=subprocess.PIPE,
                 stdout=output,
                 stderr=output,

@@ -6,7 +6,9 @@ shape model (about 2 ms an item): on a seeded organisation (150,000 items) one Q
 student's records takes seconds where DynamoDB takes milliseconds. :func:`install` changes two
 things, in this process:
 
-1. Query looks only at the candidates of the queried partition:
+1. Query looks only at the candidates of the queried partition and, when the key condition
+   compares the sort key with strings (=, <, <=, >, >=, BETWEEN, begins_with), only at those
+   whose sort key satisfies it, as DynamoDB reads only the items of the key range:
 
 - table (and local index) queries: the items of the hash key, which moto keeps in a dict;
 - global index queries: the items whose index hash attribute has the queried value, from a map
@@ -77,6 +79,8 @@ def install() -> None:
         def query(self: Any, *args: Any, **kwargs: Any) -> Any:
             bound = signature.bind(self, *args, **kwargs).arguments
             candidates = _candidates(self, bound)
+            if candidates is not None:
+                candidates = _in_range(candidates, bound.get("range_key_conditions"))
             if candidates is None:
                 return original_query(self, *args, **kwargs)
             _local.candidates = (self, candidates)
@@ -217,3 +221,46 @@ def _candidates(table: Any, bound: dict[str, Any]) -> list[Any] | None:
     with _lock:
         keys = set(_map_of(table, attribute).get(value_key, ()))
     return _lookup(table, keys)
+
+
+RANGE_TESTS: dict[str, Any] = {
+    "=": lambda value, other: value == other,
+    "<": lambda value, other: value < other,
+    "<=": lambda value, other: value <= other,
+    ">": lambda value, other: value > other,
+    ">=": lambda value, other: value >= other,
+    "BETWEEN": lambda value, low, high: low <= value <= high,
+    "BEGINS_WITH": lambda value, prefix: value.startswith(prefix),
+}
+
+
+def _strings(values: Any) -> list[str] | None:
+    """The string operands of a key condition (as dicts or moto's DynamoType), or None."""
+    out = []
+    for value in values or []:
+        if isinstance(value, dict) and set(value) == {"S"}:
+            out.append(value["S"])
+        elif getattr(value, "type", None) == "S" and isinstance(getattr(value, "value", None), str):
+            out.append(value.value)
+        else:
+            return None
+    return out
+
+
+def _in_range(candidates: list[Any], conditions: Any) -> list[Any]:
+    """The candidates whose sort key satisfies the key condition's string comparisons.
+
+    Python compares str by code point, which is the order of their UTF-8 bytes, DynamoDB's order
+    for strings. A condition of another kind (numbers, binary) is left to moto's own code.
+    """
+    for name, comparison, values in conditions or []:
+        test, operands = RANGE_TESTS.get(str(comparison).upper()), _strings(values)
+        if test is None or operands is None:
+            continue
+        kept = []
+        for item in candidates:
+            attribute = item.attrs.get(name)
+            if getattr(attribute, "type", None) == "S" and test(attribute.value, *operands):
+                kept.append(item)
+        candidates = kept
+    return candidates

@@ -11,8 +11,12 @@ A request (one query or a batch) goes through five steps:
    ``MODEL_CACHE_TTL_SECONDS`` (:class:`Caches`). An artifact that fails the check is refused:
    logged, counted (``ModelArtifactRejected``), alerted on the alert queue, and remembered as
    refused for the same time (one alert per container, not one per request).
-3. History: each student's own records before the start (read on every request), and the class's
-   records of the four weeks before it (``class_rate_4w``; cached ``HISTORY_CACHE_TTL_SECONDS``).
+3. History: each student's own records before the start, and the class's records of the four
+   weeks before it (``class_rate_4w``; cached ``HISTORY_CACHE_TTL_SECONDS``). A warm container
+   keeps each student's records: every request reads again only the last week of them (where new,
+   late and corrected markings land), the whole history is read again every
+   ``STUDENT_HISTORY_REFRESH_SECONDS`` (a year of records is ~75 read units on DynamoDB; a week
+   is 2). A change to a record older than a week reaches predictions within that refresh.
 4. Predict (``rollcall.ml.predictor``): the model, else similarity, else the heuristic. ``method``
    says which answered and ``fallback_reason`` why the model did not.
 5. Record each prediction (``rollcall.store.predictions``) with the version and the variant.
@@ -32,7 +36,7 @@ import uuid
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +62,9 @@ if TYPE_CHECKING:
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 MAX_READERS = 8  # concurrent history reads of a batch
+RECENT = timedelta(days=7)  # a student's records read again on every request
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+MAX_STUDENTS_KEPT = 2000  # students whose history a warm container keeps (about 35 KB each)
 WRITE_CHUNK = 500  # predictions per concurrent batch write
 
 NO_MODEL = "no active model"
@@ -113,16 +120,18 @@ class Caches:
     sessions: TtlCache  # (org, session_id) → Session
     class_sessions: TtlCache  # (org, class_id, since, before) → [session_id]
     session_records: TtlCache  # (org, session_id) → [AttendanceRecord]
+    students: TtlCache  # (org, student_id) → [AttendanceRecord], all of them as last read whole
 
     @classmethod
     @cache
-    def shared(cls, model_ttl: float, history_ttl: float) -> Caches:
-        """The caches of this container (one set per TTL pair: in practice, one)."""
+    def shared(cls, model_ttl: float, history_ttl: float, student_ttl: float) -> Caches:
+        """The caches of this container (one set per TTL triple: in practice, one)."""
         return cls(
             models=TtlCache(model_ttl, max_entries=64),
             sessions=TtlCache(history_ttl),
             class_sessions=TtlCache(history_ttl),
             session_records=TtlCache(history_ttl),
+            students=TtlCache(student_ttl, max_entries=MAX_STUDENTS_KEPT),
         )
 
 
@@ -145,7 +154,11 @@ class PredictionService:
             records=OrgRecords(org, settings.records_table),
             registry=ModelRegistry(org, settings.registry_table),
             artifacts=ArtifactStore(settings.model_bucket),
-            caches=Caches.shared(settings.model_cache_ttl_seconds, settings.history_cache_ttl_seconds),
+            caches=Caches.shared(
+                settings.model_cache_ttl_seconds,
+                settings.history_cache_ttl_seconds,
+                settings.student_history_refresh_seconds,
+            ),
             alert=lambda alert: send_alert(alert, settings.alert_queue_url),
             retention=timedelta(days=settings.prediction_retention_days),
             now=now,
@@ -314,7 +327,7 @@ class PredictionService:
             lo, hi = windows.get(q.class_id, (q.starts_at, q.starts_at))
             windows[q.class_id] = (min(lo, q.starts_at), max(hi, q.starts_at))
         tasks: list[Callable[[], list[AttendanceRecord]]] = [
-            partial(reader.student, s, before=t) for s, t in latest.items()
+            partial(self._student_records, reader, s, t) for s, t in latest.items()
         ]
         tasks += [
             partial(self._class_records, reader, c, lo - timedelta(days=CLASS_WINDOW_DAYS), hi)
@@ -326,6 +339,22 @@ class PredictionService:
             logger.exception("history read failed: answering with the heuristic")
             count("PredictionHistoryFailed")
             return [], False
+
+    def _student_records(
+        self, reader: HistoryReader, student_id: str, before: datetime
+    ) -> list[AttendanceRecord]:
+        """The student's records before ``before``: those older than a week as kept by this
+        container (read whole at most ``STUDENT_HISTORY_REFRESH_SECONDS`` ago), the last week now."""
+        key = (self.records.org, student_id)
+        found, kept = self.caches.students.get(key)
+        if found:
+            cutoff = self.now - RECENT
+            fresh = reader.student(student_id, since=cutoff, before=FAR_FUTURE)
+            records = [r for r in kept if r.starts_at < cutoff] + fresh
+        else:
+            records = reader.student(student_id, before=FAR_FUTURE)
+            self.caches.students.put(key, records)
+        return [r for r in records if r.starts_at < before]
 
     def _class_records(
         self, reader: HistoryReader, class_id: str, since: datetime, before: datetime

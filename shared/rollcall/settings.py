@@ -183,7 +183,16 @@ class PredictSettings(ModelSettings):
         ge=0,
         le=3600,
         description="sessions and the classes' recent attendance (the class_rate_4w feature) are reused "
-        "by a warm container this long; a student's own records are read on every request",
+        "by a warm container this long",
+    )
+    student_history_refresh_seconds: int = Field(
+        default=600,
+        ge=0,
+        le=86_400,
+        description="a warm container keeps each student's records and reads again only the last "
+        "7 days of them per request (new, late and corrected markings land there); older records are read "
+        "again after this long, so a change to a record older than a week (a back-dated import, a "
+        "correction of an old session) reaches predictions within it. 0: the whole history every request",
     )
 
 

@@ -130,12 +130,14 @@ class HistoryReader:
     def __init__(self, records: OrgRecords) -> None:
         self.records = records
 
-    def student(self, student_id: str, *, before: datetime) -> list[AttendanceRecord]:
-        """A student's records of sessions starting before ``before``, in time order."""
+    def student(
+        self, student_id: str, *, before: datetime, since: datetime | None = None
+    ) -> list[AttendanceRecord]:
+        """A student's records of sessions starting in [``since``, ``before``), in time order."""
         items = self.records.query(
             self.records.key("STUDENT", check_id(student_id, "student_id"), "ATT"),
             index="gsi1",
-            sk_between=("0", iso(before)),
+            sk_between=(iso(since) if since else "0", iso(before)),
             attributes=HISTORY_FIELDS,
         )
         return [r for r in map(record_from_item, items) if r.starts_at < before]

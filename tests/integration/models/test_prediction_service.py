@@ -13,7 +13,8 @@ from rollcall.auth import Principal, Role
 from rollcall.errors import Forbidden, NotFound
 from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.prediction import Ask, Caches, PredictionService, TtlCache
-from rollcall.records import Session
+from rollcall.records import AttendanceRecord, Session, Source, Status
+from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.models import ArtifactStore, ModelRegistry
 from rollcall.store.predictions import PredictionRepo
 from rollcall.store.records import OrgRecords
@@ -54,7 +55,7 @@ def service(
     stores: Stores, clock: Clock | None = None, outbox: Outbox | None = None, **parts: Any
 ) -> PredictionService:
     clock = clock or Clock()
-    caches = Caches(*(TtlCache(60, clock=clock) for _ in range(4)))
+    caches = Caches(*(TtlCache(60, clock=clock) for _ in range(5)))
     made = PredictionService(
         records=stores.records(ORG),
         registry=stores.registry(ORG),
@@ -210,3 +211,54 @@ def test_a_whole_session_is_predicted_and_a_student_asks_only_about_itself(
         predictions.predict(itself, [Ask("someone-else", session.session_id)])
     with pytest.raises(Forbidden):
         predictions.predict_session(itself, session.session_id)
+
+
+def test_a_students_history_is_kept_with_the_last_week_always_read_again(
+    stores: Stores, history: SyntheticHistory, session: Session, student: str
+) -> None:
+    # Given a container that has read the student's history once
+    clock = Clock()
+    predictions = service(stores, clock)
+    reader_calls: list[tuple[str, Any]] = []
+    read = predictions._student_records
+    first = read(_Counting(reader_calls, stores.records(ORG)), student, NOW)
+    assert [kind for kind, _ in reader_calls] == ["whole"]
+    mine = [r for r in history.records if r.student_id == student]
+    assert len(first) == len(mine)
+
+    # When a record of the last week is corrected and one of a month ago too
+    attendance = AttendanceRepo(stores.records(ORG))
+    recent = max(mine, key=lambda r: r.starts_at)
+    old = next(r for r in mine if r.starts_at < NOW - timedelta(days=30))
+    flipped = {Status.PRESENT: Status.ABSENT, Status.LATE: Status.ABSENT}
+    for r in (recent, old):
+        corrected = replace(r, status=flipped.get(r.status, Status.PRESENT), source=Source.CORRECTION)
+        attendance.write(corrected, mode="replace")
+
+    def status_of(records: list[AttendanceRecord], of: AttendanceRecord) -> Status:
+        return next(r.status for r in records if r.session_id == of.session_id)
+
+    # Then the next request sees the recent correction at once, reading only the last week
+    reader_calls.clear()
+    second = read(_Counting(reader_calls, stores.records(ORG)), student, NOW)
+    assert [kind for kind, _ in reader_calls] == ["since"]
+    assert status_of(second, recent) != recent.status
+    assert status_of(second, old) == old.status
+    # And the old one once the refresh is due
+    clock.t = 61
+    third = read(_Counting(reader_calls, stores.records(ORG)), student, NOW)
+    assert status_of(third, old) != old.status
+    assert len(third) == len(mine)
+
+
+class _Counting:
+    """A HistoryReader that notes whether each student read was whole or since a time."""
+
+    def __init__(self, calls: list[tuple[str, Any]], records: OrgRecords) -> None:
+        from rollcall.store.predictions import HistoryReader
+
+        self.calls, self.reader = calls, HistoryReader(records)
+
+    def student(self, student_id: str, **kwargs: Any) -> list[AttendanceRecord]:
+        self.calls.append(("since" if kwargs.get("since") else "whole", kwargs))
+        return self.reader.student(student_id, **kwargs)

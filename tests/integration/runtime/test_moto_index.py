@@ -155,3 +155,76 @@ def test_answers_keep_paging_projections_binary_and_sets(dynamodb: Any) -> None:
     ]
     got = dynamodb.get_item(TableName=TABLE, Key={"pk": {"S": "p"}, "sk": {"S": "3"}})["Item"]
     assert (got["photo"], got["n"]) == ({"B": bytes([3, 255])}, {"N": "1.5"})
+
+
+KEY_CONDITIONS = [
+    ("sk = :a", {":a": "b2"}),
+    ("sk < :a", {":a": "b2"}),
+    ("sk <= :a", {":a": "b2"}),
+    ("sk > :a", {":a": "b2"}),
+    ("sk >= :a", {":a": "b2"}),
+    ("sk BETWEEN :a AND :b", {":a": "a9", ":b": "c"}),
+    ("begins_with(sk, :a)", {":a": "b"}),
+    ("begins_with(sk, :a)", {":a": "é"}),
+]
+
+
+@pytest.mark.parametrize(("condition", "values"), KEY_CONDITIONS)
+def test_sort_key_conditions_read_only_the_key_range_and_answer_it_all(
+    condition: str, values: dict[str, str]
+) -> None:
+    # Given items of one partition, in the table and in an index sharing its sort key
+    sort_keys = ["a1", "a9", "b", "b1", "b2", "b3", "c", "c0", "é1", "éa", "z"]
+
+    def answers() -> dict[str, list[str]]:
+        moto_index.install()
+        with mock_aws():
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(
+                TableName=TABLE,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": k, "AttributeType": "S"} for k in ("pk", "sk", "gpk")
+                ],
+                KeySchema=[
+                    {"AttributeName": "pk", "KeyType": "HASH"},
+                    {"AttributeName": "sk", "KeyType": "RANGE"},
+                ],
+                GlobalSecondaryIndexes=[
+                    {
+                        "IndexName": "gsi",
+                        "KeySchema": [
+                            {"AttributeName": "gpk", "KeyType": "HASH"},
+                            {"AttributeName": "sk", "KeyType": "RANGE"},
+                        ],
+                        "Projection": {"ProjectionType": "ALL"},
+                    }
+                ],
+            )
+            for sk in sort_keys:
+                client.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": sk}, "gpk": {"S": "g"}})
+            attribute_values = {k: {"S": v} for k, v in values.items()}
+            out = {}
+            for index, key in ((None, "pk = :p"), ("gsi", "gpk = :p")):
+                response = client.query(
+                    TableName=TABLE,
+                    KeyConditionExpression=f"{key} AND {condition}",
+                    ExpressionAttributeValues={":p": {"S": "g" if index else "p"}, **attribute_values},
+                    **({"IndexName": index} if index else {}),
+                )
+                out[index or "table"] = [i["sk"]["S"] for i in response["Items"]]
+            return out
+
+    # When a query compares the sort key, Then every item in the range comes back, in key order
+    expected = [k for k in sorted(sort_keys) if _satisfies(k, condition, values)]
+    assert answers() == {"table": expected, "gsi": expected}
+
+
+def _satisfies(key: str, condition: str, values: dict[str, str]) -> bool:
+    a, b = values.get(":a"), values.get(":b")
+    if condition.startswith("begins_with"):
+        return key.startswith(a)
+    if "BETWEEN" in condition:
+        return a <= key <= b
+    op = condition.split()[1]
+    return {"=": key == a, "<": key < a, "<=": key <= a, ">": key > a, ">=": key >= a}[op]
