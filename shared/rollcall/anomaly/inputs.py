@@ -35,7 +35,8 @@ CORRECTED = "attendance.corrected"
 class DriftModel(Protocol):
     """What drift detection needs of a model (``rollcall.ml.model.AttendanceModel`` is one)."""
 
-    features: tuple[str, ...]
+    @property
+    def features(self) -> tuple[str, ...]: ...
 
     def drift(self, X: np.ndarray) -> dict[str, float]: ...
 

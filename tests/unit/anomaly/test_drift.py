@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import numpy as np
 import pytest
 from rollcall.anomaly.drift import model_drift
+from rollcall.anomaly.findings import Finding
 from rollcall.anomaly.inputs import ActiveModel, Context, Skip, from_history
 from rollcall.ml import train
 from rollcall.ml.features import FEATURES
@@ -47,7 +49,7 @@ OBSERVED = float(
 )
 
 
-def _drift(psi: dict[str, float], p: float = OBSERVED, **kw: object) -> list:  # type: ignore[type-arg]
+def _drift(psi: dict[str, float], p: float = OBSERVED, **kw: Any) -> list[Finding]:
     return model_drift(context(RECORDS, model=ActiveModel("v0007", FakeModel(psi, p)), **kw))
 
 

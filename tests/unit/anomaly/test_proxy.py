@@ -49,8 +49,8 @@ def test_overlap_needs_two_places_at_once() -> None:
     # Given a long session overlapping a later one that is not the next: found
     long = record("s1", monday, class_id="long", location="hall", minutes=180)
     later = record("s1", monday + timedelta(minutes=120), class_id="late", location="room-9")
-    found = overlapping_sessions(context([long, a, later]))
-    sessions = {s["session_id"] for f in found for e in f.evidence["events"] for s in e["sessions"]}
+    both = overlapping_sessions(context([long, a, later]))
+    sessions = {s["session_id"] for f in both for e in f.evidence["events"] for s in e["sessions"]}
     assert {long.session_id, later.session_id} <= sessions
 
 
