@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from rollcall.alerts import send_alert
+from rollcall.anomaly.inputs import ActiveModel
 from rollcall.auth import Principal, Role
 from rollcall.errors import Conflict
 from rollcall.ml.synthetic import generate
@@ -29,6 +30,7 @@ from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
 
 from tests.unit.anomaly.support import make_settings
+from tests.unit.anomaly.test_drift import FakeModel
 
 HISTORY = generate("scan-a", students=16, weeks=6, seed=11)
 OFFICER = Principal("officer-1", "scan-a", Role.TEACHER)
@@ -236,6 +238,38 @@ def test_two_scans_racing_for_a_mark_raise_once(env: Env) -> None:
     # An expired mark (its TTL passed, not yet deleted) counts as absent
     assert repo.mark("attendance_drop", "student:s1", HISTORY.now + timedelta(hours=2)) is None
     assert claim("attendance_drop", "student:s1", **(kwargs | {"now": HISTORY.now + timedelta(hours=2)}))
+
+
+def test_drift_is_reported_for_retraining_and_alerted_once_it_becomes_high(
+    env: Env, scanned: tuple[OrgRecords, Any]
+) -> None:
+    records, _ = scanned
+    env.drain_alerts()
+    reported: list[tuple[str, str, dict[str, Any]]] = []
+    model = FakeModel({"hour": 0.3}, 0.88)
+
+    def wiring() -> ScanWiring:
+        return replace(
+            env.wiring(),
+            models=lambda org: ActiveModel("v0003", model),
+            report_drift=lambda *args: reported.append(args),
+        )
+
+    # Given an active model whose inputs drifted a little: raised (medium), reported, not alerted
+    first = scan(records, HISTORY.now + timedelta(hours=25), env.settings, wiring())
+    (drift,) = [a for a in first.raised if a.type == "model_drift"]
+    assert (drift.subject, drift.severity) == ("model:attendance", "medium")
+    assert [(org, kind, ev["drifted_features"]) for org, kind, ev in reported] == [
+        ("scan-b", "attendance", {"hour": 0.3})
+    ]
+    assert env.drain_alerts() == []
+    # When a day later the drift is worse: the open anomaly is refreshed to high, and alerted
+    model.psi["hour"] = 0.7
+    later = scan(records, HISTORY.now + timedelta(hours=50), env.settings, wiring())
+    (worse,) = [a for a in later.refreshed if a.type == "model_drift"]
+    assert (worse.anomaly_id, worse.severity, worse.seen_count) == (drift.anomaly_id, "high", 2)
+    assert [m["alert_id"] for m in env.drain_alerts()] == [drift.anomaly_id]
+    assert len(reported) == 2
 
 
 def test_erasing_a_student_erases_their_anomalies(scanned: tuple[OrgRecords, Any]) -> None:
