@@ -45,7 +45,7 @@ from rollcall.store.markings import MarkingRepo
 from rollcall.store.records import OrgDirectory, OrgRecords
 
 ModelSource = Callable[[str], ActiveModel | None]  # organisation -> its active attendance model
-DriftReporter = Callable[[str, str, dict[str, Any]], Any]  # (organisation, model type, evidence)
+DriftReporter = Callable[[str, str, dict[str, Any], datetime], Any]  # (org, model type, evidence, at)
 AlertSender = Callable[[Alert], Any]
 
 
@@ -62,7 +62,10 @@ def wiring(settings: AnomalyScanSettings) -> ScanWiring:
     """The function's wiring: alerts to ``ALERT_QUEUE_URL``.
 
     The active model and drift reports come from the model registry (``rollcall.store.models``,
-    issue 4): pass its reader as ``models`` and its ``report_drift`` here once it exists.
+    issue 4), not on this branch yet: ``models`` is then the active version's model, loaded and
+    checked as prediction loads it (``ModelRegistry.state`` + ``ArtifactStore.get`` +
+    ``artifact.load``, which needs ``MODEL_BUCKET`` and S3 read access), and ``report_drift`` its
+    ``report_drift(org, model_type, evidence=..., at=...)``. Until then drift is skipped.
     """
     queue_url = settings.alert_queue_url
     return ScanWiring(alert=lambda a: send_alert(a, queue_url))
@@ -158,7 +161,7 @@ def scan(records: OrgRecords, now: datetime, settings: AnomalyScanSettings, wiri
     for finding in detection.findings:
         _record(repo, finding, now, settings, result, wiring.alert)
         if finding.type == MODEL_DRIFT and wiring.report_drift is not None:
-            wiring.report_drift(records.org, finding.evidence["model_type"], finding.evidence)
+            wiring.report_drift(records.org, finding.evidence["model_type"], finding.evidence, now)
     timings["record"] = (time.perf_counter() - clock) * 1000
     result.timings_ms = {k: round(v, 1) for k, v in timings.items()}
     count("AnomalyScans")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -245,7 +245,7 @@ def test_drift_is_reported_for_retraining_and_alerted_once_it_becomes_high(
 ) -> None:
     records, _ = scanned
     env.drain_alerts()
-    reported: list[tuple[str, str, dict[str, Any]]] = []
+    reported: list[tuple[str, str, dict[str, Any], datetime]] = []
     model = FakeModel({"hour": 0.3}, 0.88)
 
     def wiring() -> ScanWiring:
@@ -259,8 +259,8 @@ def test_drift_is_reported_for_retraining_and_alerted_once_it_becomes_high(
     first = scan(records, HISTORY.now + timedelta(hours=25), env.settings, wiring())
     (drift,) = [a for a in first.raised if a.type == "model_drift"]
     assert (drift.subject, drift.severity) == ("model:attendance", "medium")
-    assert [(org, kind, ev["drifted_features"]) for org, kind, ev in reported] == [
-        ("scan-b", "attendance", {"hour": 0.3})
+    assert [(org, kind, ev["drifted_features"], at) for org, kind, ev, at in reported] == [
+        ("scan-b", "attendance", {"hour": 0.3}, HISTORY.now + timedelta(hours=25))
     ]
     assert env.drain_alerts() == []
     # When a day later the drift is worse: the open anomaly is refreshed to high, and alerted
