@@ -11,7 +11,7 @@ from pathlib import Path
 
 from bench.harness import Report
 
-MODULES: list[str] = ["bench.face", "bench.ml"]  # each "bench.<name>" exposes run(report)
+MODULES: list[str] = ["bench.face", "bench.ml", "bench.anomaly"]  # each "bench.<name>" exposes run(report)
 
 
 def main(argv: list[str]) -> int:

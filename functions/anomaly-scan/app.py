@@ -1,9 +1,13 @@
-"""anomaly-scan: scans attendance for anomalies."""
+"""anomaly-scan: scans attendance for anomalies every 6 hours and on demand; lists and reviews them."""
 
+from rollcall import scanning
+from rollcall.api import anomalies
 from rollcall.handlers import make_handler
 from rollcall.http import create_app
 from rollcall.settings import AnomalyScanSettings, load_settings
 
 settings = load_settings(AnomalyScanSettings)
-app = create_app("anomaly-scan", settings=settings)
-handler = make_handler(http=app)
+wiring = scanning.wiring(settings)
+app = create_app("anomaly-scan", routers=[anomalies.router], settings=settings)
+app.state.scan_wiring = wiring
+handler = make_handler(http=app, schedule=scanning.on_schedule(settings, wiring))

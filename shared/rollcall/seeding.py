@@ -49,7 +49,12 @@ def store_history(records: OrgRecords, history: SyntheticHistory) -> dict[str, i
             event.session_id,
             event.photo_hash,
             event.taken_at,
-            {"class_id": event.class_id, "marked_by": SEED_ACTOR, "faces": [], "counts": counts},
+            {
+                "class_id": event.class_id,
+                "marked_by": SEED_ACTOR,
+                "faces": [dict(f) for f in event.face_details],
+                "counts": counts,
+            },
         )
     audit = AuditLog(records)
     for c in history.corrections:

@@ -213,8 +213,163 @@ class TrainSettings(ModelSettings):
 
 
 class AnomalyScanSettings(FunctionSettings):
+    """The anomaly scan: its queue and registry, and every detector's threshold (``ANOMALY_*``).
+
+    The defaults are the ones measured in ``bench/anomaly.py`` (recall 1.0 on the injected set, at
+    most one false alarm per 100 students per scan on a clean organisation); the rules they enter
+    are in ``rollcall.anomaly``.
+    """
+
     alert_queue_url: str = Field(min_length=8)
     registry_table: str = Field(min_length=3)
+
+    # What a scan reads.
+    anomaly_history_days: int = Field(
+        default=112,
+        ge=35,
+        le=400,
+        description="attendance read per scan, in days back from now: the students' and classes' own "
+        "history (16 weeks)",
+    )
+    anomaly_read_workers: int = Field(
+        default=4, ge=1, le=32, description="parallel reads of the attendance window (one per week slice)"
+    )
+    anomaly_dedupe_hours: float = Field(
+        default=24, gt=0, description="the same (type, subject) is not raised again within this many hours"
+    )
+
+    # 1. Attendance drop.
+    anomaly_drop_window_days: int = Field(
+        default=14, ge=7, description="the recent window compared with the student's own history before it"
+    )
+    anomaly_drop_min_z: float = Field(
+        default=2.5,
+        gt=0,
+        description="how many standard errors the window's rate must lie below the student's own history",
+    )
+    anomaly_drop_min_points: float = Field(
+        default=0.30, gt=0, le=1, description="and by at least this much (0.30: 30 percentage points)"
+    )
+    anomaly_drop_min_window_records: int = Field(
+        default=6, ge=1, description="sessions a student needs in the window to be judged"
+    )
+    anomaly_drop_min_history_records: int = Field(
+        default=20, ge=1, description="sessions a student needs before the window to have a history"
+    )
+
+    # 2. Chronic absence.
+    anomaly_chronic_window_days: int = Field(
+        default=28, ge=7, description="the window chronic absence is judged on"
+    )
+    anomaly_chronic_below: float = Field(
+        default=0.60,
+        gt=0,
+        le=1,
+        description="a student attending less than this share of sessions is chronic",
+    )
+    anomaly_chronic_min_records: int = Field(
+        default=8, ge=1, description="sessions a student needs in the window to be judged"
+    )
+
+    # 3. Session collapse.
+    anomaly_collapse_lookback_days: int = Field(
+        default=7, ge=1, description="sessions that started this recently are judged against their class"
+    )
+    anomaly_collapse_min_sd: float = Field(
+        default=3.0, gt=0, description="standard deviations below the class's usual session rate"
+    )
+    anomaly_collapse_min_drop: float = Field(
+        default=0.20,
+        ge=0,
+        le=1,
+        description="and at least this far below it (a class that varies little is not alarmed by a few "
+        "absences)",
+    )
+    anomaly_collapse_sd_floor: float = Field(
+        default=0.05, gt=0, description="the class's standard deviation is taken to be at least this"
+    )
+    anomaly_collapse_min_students: int = Field(
+        default=10, ge=2, description="a session needs this many records to be judged"
+    )
+    anomaly_collapse_min_class_sessions: int = Field(
+        default=5, ge=2, description="other sessions of the class needed to know its usual rate"
+    )
+
+    # 4. Proxy attendance.
+    anomaly_proxy_lookback_days: int = Field(
+        default=14, ge=1, description="overlapping sessions and faces matching two students: how far back"
+    )
+    anomaly_proxy_corrections_days: int = Field(
+        default=28, ge=1, description="window for repeated corrections of face-based absences"
+    )
+    anomaly_proxy_min_corrections: int = Field(
+        default=3,
+        ge=2,
+        description="a student's face-based absences corrected to present this often in the window",
+    )
+
+    # 5. Unusual check-in.
+    anomaly_checkin_lookback_days: int = Field(
+        default=7, ge=1, description="arrivals and records this recent are checked"
+    )
+    anomaly_checkin_margin_minutes: float = Field(
+        default=20,
+        gt=0,
+        description="an arrival this far outside the student's usual window (p10-p90 of their arrivals, "
+        "widened to the window's own width when that is more) is unusual",
+    )
+    anomaly_checkin_min_history: int = Field(
+        default=10, ge=3, description="known arrivals a student needs for a usual window"
+    )
+    anomaly_checkin_session_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="when more than this share of a session's arrivals are unusual, the photo was late, "
+        "not the students: none is reported",
+    )
+    anomaly_checkin_grace_minutes: float = Field(
+        default=60,
+        ge=0,
+        description="a face record written more than this before its session's start or after its end was "
+        "created outside the session window",
+    )
+
+    # 6. Matching health.
+    anomaly_health_baseline_days: int = Field(
+        default=30, ge=2, description="the usual share of uncertain and unknown faces is taken over this"
+    )
+    anomaly_health_ratio: float = Field(
+        default=2.0, gt=1, description="the last day's share must be at least this multiple of the usual"
+    )
+    anomaly_health_min_share: float = Field(
+        default=0.05, ge=0, le=1, description="and at least this share (0.2 % against 0.1 % is no alarm)"
+    )
+    anomaly_health_min_faces: int = Field(
+        default=50, ge=1, description="faces the last day needs to be judged"
+    )
+    anomaly_health_max_idle_days: float = Field(
+        default=3,
+        gt=0,
+        description="the last day is the 24 h up to the latest marking; older than this, nothing is judged",
+    )
+
+    # 7. Model drift.
+    anomaly_drift_window_days: int = Field(
+        default=14, ge=1, description="recent records whose features are compared with training"
+    )
+    anomaly_drift_psi: float = Field(
+        default=0.2, gt=0, description="a feature whose population stability index exceeds this has drifted"
+    )
+    anomaly_calibration_gap: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="calibration drift: observed attendance this far from the mean predicted probability",
+    )
+    anomaly_drift_min_records: int = Field(
+        default=500, ge=10, description="recent usable records needed to judge drift"
+    )
 
 
 def load_settings[S: FunctionSettings](cls: type[S]) -> S:

@@ -26,7 +26,7 @@ from rollcall.store.records import OrgDirectory, OrgRecords, check_id
 from rollcall.store.roster import RosterRepo
 
 # How erased item kinds are named in the answer.
-ERASED_AS = {"face": "faces", "prediction": "predictions", "student": "profile"}
+ERASED_AS = {"face": "faces", "prediction": "predictions", "student": "profile", "anomaly": "anomalies"}
 
 
 def new_id(prefix: str) -> str:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from rollcall.records import iso
+from rollcall.store.attendance import months_between
 from rollcall.store.records import OrgRecords
 
 
@@ -53,8 +54,19 @@ class AuditLog:
         )
         return AuditEntry(stamp, actor, action, subject, details or {})
 
+    def between(self, since: datetime, until: datetime) -> list[AuditEntry]:
+        """The organisation's entries with ``since <= at <= until``, in time order."""
+        lo, hi = iso(since), iso(until) + "~"
+        return [
+            entry_of(i)
+            for m in months_between(since, until)
+            for i in self.records.query(self.records.key("AUDIT", m), sk_between=(lo, hi))
+        ]
+
     def for_subject(self, subject: str) -> list[AuditEntry]:
         items = self.records.query(self.records.prefix + "SUBJECT#" + subject.replace("#", "_"), index="gsi1")
-        return [
-            AuditEntry(i["at"], i["actor"], i["action"], i["subject"], i.get("details", {})) for i in items
-        ]
+        return [entry_of(i) for i in items]
+
+
+def entry_of(item: dict[str, Any]) -> AuditEntry:
+    return AuditEntry(item["at"], item["actor"], item["action"], item["subject"], item.get("details", {}))

@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,6 +128,33 @@ class SyntheticHistory:
         """The injected anomalies as a JSON list (the anomaly scan's ground truth)."""
         Path(path).write_text(json.dumps([a.to_json() for a in self.anomalies], indent=2) + "\n")
 
+    def shifted(self, by: timedelta) -> SyntheticHistory:
+        """The same history ``by`` later (every time moves; ids do not): to end it at a real "now"."""
+
+        def move(value: datetime | None) -> datetime | None:
+            return None if value is None else value + by
+
+        return replace(
+            self,
+            start=self.start + by,
+            now=self.now + by,
+            students=[replace(s, created_at=move(s.created_at)) for s in self.students],
+            sessions=[replace(s, starts_at=s.starts_at + by, ends_at=s.ends_at + by) for s in self.sessions],
+            records=[
+                replace(
+                    r,
+                    starts_at=r.starts_at + by,
+                    ends_at=r.ends_at + by,
+                    arrived_at=move(r.arrived_at),
+                    marked_at=move(r.marked_at),
+                )
+                for r in self.records
+            ],
+            anomalies=[replace(a, window=(a.window[0] + by, a.window[1] + by)) for a in self.anomalies],
+            marking_events=[replace(e, taken_at=e.taken_at + by) for e in self.marking_events],
+            corrections=[replace(c, corrected_at=c.corrected_at + by) for c in self.corrections],
+        )
+
 
 # --- entry point -------------------------------------------------------------------------------------
 
@@ -189,6 +216,6 @@ def generate(
         probabilities=np.asarray(draws.probability),
         injected=np.asarray(draws.injected, dtype=bool),
         anomalies=truth,
-        marking_events=marking_events(sessions, draws, degraded_day, rng),
+        marking_events=marking_events(sessions, draws, degraded_day, rng, scene.photo_faces),
         corrections=scene.corrections,
     )

@@ -20,6 +20,7 @@ from rollcall.ml.synthetic.world import (
     Draws,
     World,
     marked_at,
+    photo_hash,
 )
 from rollcall.records import Session, Source, Status, iso
 
@@ -72,6 +73,7 @@ class Scene:
     rng: np.random.Generator
     corrections: list[CorrectionEvent]
     used: set[int] = field(default_factory=set)
+    photo_faces: dict[int, tuple[dict[str, Any], ...]] = field(default_factory=dict)  # session -> faces
     by_student: dict[int, list[int]] = field(default_factory=dict)  # rows of each student, in time order
 
     def __post_init__(self) -> None:
@@ -307,6 +309,39 @@ def _outside_window(scene: Scene) -> InjectedAnomaly | None:
     return InjectedAnomaly("unusual_checkin", scene.student(s), (late, late), details)
 
 
+def _double_match(scene: Scene) -> InjectedAnomaly | None:
+    """Proxy: a face in a recent photo was within the confident threshold of the student it was
+    given to and of a classmate (the photo's ``face_details``)."""
+    since = scene.now - timedelta(days=14)
+    s = scene.pick(
+        [s for s in scene.students() if any(scene.draws.attended[i] for i in scene.rows_of(s, since))]
+    )
+    if s is None:
+        return None
+    i = next(i for i in scene.rows_of(s, since) if scene.draws.attended[i])
+    k = scene.draws.session[i]
+    session, ci = scene.sessions[k]
+    classmates = [m for m in scene.world.enrolment[ci] if m != s]
+    other = classmates[int(scene.rng.integers(len(classmates)))]
+    close = sorted([scene.student_ids[s], scene.student_ids[other]])
+    face = {
+        "student_id": scene.student_ids[s],
+        "status": "present",
+        "distance": 0.41,
+        "within_confident": close,
+    }
+    scene.photo_faces[k] = (face,)
+    details = {
+        "variant": "double_match",
+        "session_id": session.session_id,
+        "photo_hash": photo_hash(session.session_id, 0),
+        "students_within_confident": close,
+    }
+    return InjectedAnomaly(
+        "proxy_attendance", scene.student(s), (session.starts_at, session.ends_at), details
+    )
+
+
 def inject(scene: Scene, org: str, moved: list[str], drift_from: datetime) -> list[InjectedAnomaly]:
     """Write one anomaly of each kind onto the draws; returns the ground truth list.
 
@@ -320,6 +355,7 @@ def inject(scene: Scene, org: str, moved: list[str], drift_from: datetime) -> li
         _repeated_corrections,
         _late_arrival,
         _outside_window,
+        _double_match,
     )
     found = [anomaly for inject in injectors if (anomaly := inject(scene)) is not None]
     last_day = max(session.starts_at for session, _ in scene.sessions)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rollcall.records import AttendanceRecord, Session, Source, Status
 
@@ -44,7 +44,11 @@ DEGRADED_UNCERTAIN, DEGRADED_UNKNOWN = 0.15, 0.12  # on the day matching health 
 
 @dataclass(frozen=True, slots=True)
 class MarkingEvent:
-    """One classroom photo as face marking saw it: how many faces, and how well they matched."""
+    """One classroom photo as face marking saw it: how many faces, and how well they matched.
+
+    ``face_details`` are per-face results as face marking stores them (``student_id``, ``status``,
+    ``distance``, ``within_confident``); the generator writes them only for a face it injects.
+    """
 
     session_id: str
     class_id: str
@@ -54,6 +58,7 @@ class MarkingEvent:
     present: int  # matched within the confident threshold
     uncertain: int  # between the confident and the uncertain threshold
     unknown: int  # no enrolled student close enough
+    face_details: tuple[dict[str, Any], ...] = field(default=(), hash=False)
 
 
 # --- the world -------------------------------------------------------------------------------------
@@ -306,10 +311,22 @@ def to_records(
     return out
 
 
+def photo_hash(session_id: str, photo: int) -> str:
+    """The (fake) sha256 of a session's ``photo``-th photo."""
+    return hashlib.sha256(f"{session_id}/{photo}".encode()).hexdigest()[:16]
+
+
 def marking_events(
-    sessions: list[tuple[Session, int]], draws: Draws, degraded_day: date | None, rng: np.random.Generator
+    sessions: list[tuple[Session, int]],
+    draws: Draws,
+    degraded_day: date | None,
+    rng: np.random.Generator,
+    face_details: dict[int, tuple[dict[str, Any], ...]] | None = None,
 ) -> list[MarkingEvent]:
-    """One photo per session (two for classes over 30): faces found and how they matched."""
+    """One photo per session (two for classes over 30): faces found and how they matched.
+
+    ``face_details`` (session index -> faces) are written on that session's first photo.
+    """
     import numpy as np
 
     present_count = np.bincount(np.asarray(draws.session), weights=np.asarray(draws.attended, dtype=float))
@@ -328,12 +345,13 @@ def marking_events(
                 MarkingEvent(
                     session_id=session.session_id,
                     class_id=session.class_id,
-                    photo_hash=hashlib.sha256(f"{session.session_id}/{photo}".encode()).hexdigest()[:16],
+                    photo_hash=photo_hash(session.session_id, photo),
                     taken_at=session.starts_at + timedelta(minutes=5 + 20 * photo),
                     faces=attending + unknown,
                     present=attending - uncertain,
                     uncertain=uncertain,
                     unknown=unknown,
+                    face_details=(face_details or {}).get(k, ()) if photo == 0 else (),
                 )
             )
     return events

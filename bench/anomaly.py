@@ -1,0 +1,335 @@
+"""Anomaly scan: recall on injected anomalies, false alarms on a clean organisation, scan speed.
+
+Quality: two fresh synthetic organisations of 1,000 students × 16 weeks (seeds no test uses), one
+with every kind of anomaly injected (``rollcall.ml.synthetic``), one clean, each with an attendance
+model trained on its records up to two weeks before the scan (the registry's active model, as the
+weekly retrain leaves it). An injected anomaly is found when a finding has its type and subject.
+A finding on the clean organisation is a false alarm, whatever its cause (a clean organisation
+has a few students who really do attend under 60 %: the chronic-absence rule holds for them).
+
+Speed: the detectors in process on those 460,000 records; the client-side decoding of the store's
+items (ours and botocore's) that a real DynamoDB read adds; and the full scan (reads, detectors,
+dedupe writes, alerts) through the store on the emulator (moto in its own process, as ``make run``
+runs it), beside the plain org-wide read (``AttendanceRepo.between``: every attribute, one query
+after another) of the same window.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from bench.harness import Report, Row, Section
+
+if TYPE_CHECKING:
+    from multiprocessing import Queue
+
+    from rollcall.anomaly.detect import Detection
+    from rollcall.ml.synthetic import SyntheticHistory
+    from rollcall.settings import AnomalyScanSettings
+
+SEED, STUDENTS, WEEKS = 5150, 1000, 16
+EMULATOR_STUDENTS = 40  # × 16 weeks ≈ 18,000 records: moto serves about 600 items a second
+TARGET_SECONDS = 30.0
+DECODE_SAMPLE = 20_000
+
+
+def run(report: Report) -> None:
+    from rollcall.observability import logger
+
+    logger.setLevel("WARNING")
+    section = report.section(
+        "Anomaly scan (anomaly-scan)",
+        "the injected ground truth (every anomaly type); a clean organisation of the same size; for the "
+        "store read, AttendanceRepo.between (every attribute, one query after another)",
+    )
+    settings = _settings()
+    injected = _generate(anomalies=True)
+    clean = _generate(anomalies=False)
+    detection, seconds = _detect(injected, settings)
+    _recall(section, injected, detection)
+    _false_alarms(section, clean, _detect(clean, settings)[0])
+    section.rows.append(
+        Row(
+            f"detectors in process ({len(injected.records):,} records, {STUDENTS:,} × {WEEKS} weeks)",
+            f"{seconds:.1f} s",
+            "n/a",
+            f"{seconds:.1f} s",
+            f"≤ {TARGET_SECONDS:.0f} s",
+            seconds <= TARGET_SECONDS,
+        )
+    )
+    section.notes.append(
+        "detector times (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in detection.timings_ms.items())
+    )
+    _decoding(section, injected)
+    _emulator(section, settings)
+
+
+def _settings() -> AnomalyScanSettings:
+    from pydantic import SecretStr
+
+    from rollcall.settings import AnomalyScanSettings
+
+    return AnomalyScanSettings(
+        stage="bench",
+        records_table="unused",
+        auth_issuer="bench",
+        auth_audience="bench",
+        auth_hs256_secret=SecretStr("b" * 32),
+        alert_queue_url="http://unused/alerts",
+        registry_table="unused",
+    )
+
+
+def _generate(*, anomalies: bool) -> SyntheticHistory:
+    from rollcall.ml import synthetic
+
+    name = "bench-anomalies" if anomalies else "bench-clean"
+    return synthetic.generate(name, STUDENTS, WEEKS, SEED + (0 if anomalies else 1), anomalies=anomalies)
+
+
+def _detect(history: SyntheticHistory, settings: AnomalyScanSettings) -> tuple[Detection, float]:
+    """The detectors over the history as a scan at its end reads it, with a model trained up to two
+    weeks before (timed: the detectors only, not the training)."""
+    from rollcall.anomaly.detect import detect
+    from rollcall.anomaly.inputs import ActiveModel, from_history
+    from rollcall.ml import train
+
+    trained = train.train([r for r in history.records if r.starts_at < history.now - timedelta(days=14)])
+    inputs = from_history(history, ActiveModel("bench", trained.model))
+    start = time.perf_counter()
+    detection = detect(inputs, settings)
+    return detection, time.perf_counter() - start
+
+
+def _recall(section: Section, history: SyntheticHistory, detection: Detection) -> None:
+    found = {f.key: f for f in detection.findings}
+    by_type: dict[str, list[bool]] = {}
+    for a in history.anomalies:
+        by_type.setdefault(a.type, []).append((a.type, a.subject) in found)
+        if (a.type, a.subject) not in found:
+            section.notes.append(f"missed: {a.type} {a.subject} {a.details}")
+    for type_, hits in by_type.items():
+        variants = [a.details.get("variant") for a in history.anomalies if a.type == type_]
+        named = f" ({', '.join(v for v in variants if v)})" if any(variants) else ""
+        section.rows.append(
+            Row(
+                f"recall: {type_}{named}",
+                f"{sum(hits)} found",
+                f"{len(hits)} injected",
+                f"{sum(hits) / len(hits):.2f}",
+                "1.0",
+                all(hits),
+            )
+        )
+    total = sum(sum(h) for h in by_type.values())
+    n = sum(len(h) for h in by_type.values())
+    section.rows.append(
+        Row(
+            "recall on the injected set",
+            f"{total} found",
+            f"{n} injected",
+            f"{total / n:.2f}",
+            "1.0",
+            total == n,
+        )
+    )
+    truth = {(a.type, a.subject) for a in history.anomalies}
+    extra = Counter(f.type for f in detection.findings if f.key not in truth)
+    section.notes.append(
+        "findings on the injected organisation beyond the injected set: "
+        + (", ".join(f"{t} {n}" for t, n in sorted(extra.items())) or "none")
+        + " (chronic absences: students who really attend under 60 %, as on a clean organisation; "
+        "collapses: the injected drift moves a third of the classes to the evening, where their "
+        "sessions are emptier, some enough to collapse)"
+    )
+
+
+def _false_alarms(section: Section, clean: SyntheticHistory, detection: Detection) -> None:
+    n = len(detection.findings)
+    per_100 = n / len(clean.students) * 100
+    by_type = Counter(f.type for f in detection.findings)
+    section.rows.append(
+        Row(
+            f"false alarms on a clean organisation ({len(clean.students):,} students)",
+            f"{n} ({', '.join(f'{t} {k}' for t, k in sorted(by_type.items())) or 'none'})",
+            "0 injected",
+            f"{per_100:.2f} per 100 students",
+            "≤ 1 per 100 students per scan",
+            per_100 <= 1.0,
+        )
+    )
+    for f in detection.findings:
+        section.notes.append(f"clean-organisation alarm: {f.type} ({f.severity}): {f.summary}")
+
+
+def _decoding(section: Section, history: SyntheticHistory) -> None:
+    """What a read from DynamoDB adds per record on the client: botocore's parse, then ours."""
+    import botocore.parsers
+    import botocore.session
+
+    from rollcall.store.attendance import WINDOW_FIELDS, record_from_item, record_to_item
+    from rollcall.store.records import OrgRecords, from_item, to_item
+
+    records = OrgRecords("bench", "unused", client=object())
+    items = [
+        {k: v for k, v in to_item(record_to_item(records, r)).items() if k in WINDOW_FIELDS}
+        for r in history.records[:DECODE_SAMPLE]
+    ]
+    body = json.dumps({"Items": items, "Count": len(items)}).encode()
+    shape = botocore.session.get_session().get_service_model("dynamodb").operation_model("Query").output_shape
+    assert shape is not None
+    parser = botocore.parsers.create_parser("json")
+    start = time.perf_counter()
+    parsed = parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)["Items"]
+    boto = (time.perf_counter() - start) / len(items)
+    start = time.perf_counter()
+    for item in parsed:
+        record_from_item(from_item(item))
+    ours = (time.perf_counter() - start) / len(items)
+    total = (boto + ours) * len(history.records)
+    section.rows.append(
+        Row(
+            f"decoding the read, per record (projected for {len(history.records):,})",
+            f"ours {ours * 1e6:.0f} µs",
+            f"botocore {boto * 1e6:.0f} µs",
+            f"{total:.0f} s of CPU",
+            "info: what a DynamoDB read adds on one vCPU",
+            None,
+        )
+    )
+
+
+# --- the full scan on the emulator --------------------------------------------------------------------
+
+
+def _emulator(section: Section, settings: AnomalyScanSettings) -> None:
+    from multiprocessing import get_context
+
+    from rollcall.alerts import send_alert
+    from rollcall.ml import synthetic
+    from rollcall.scanning import ScanWiring, scan
+    from rollcall.store.attendance import AttendanceRepo
+    from rollcall.store.records import OrgRecords
+    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws
+
+    history = synthetic.generate("bench-emulator", EMULATOR_STUDENTS, WEEKS, SEED + 2)
+    context = get_context("fork")
+    ready: Queue[Any] = context.Queue()
+    port = _free_port()
+    server = context.Process(target=_serve, args=(port, history, ready), daemon=True)
+    server.start()
+    try:
+        table, queue_url = ready.get(timeout=600)
+        aws = Aws(f"http://127.0.0.1:{port}", "us-east-1", True, dict(EMULATOR_CREDENTIALS))
+        records = OrgRecords(history.org, table, client=aws.client("dynamodb"))
+        sqs = aws.client("sqs")
+        wiring = ScanWiring(alert=lambda a: send_alert(a, queue_url, client=sqs))
+        scan_settings = settings.model_copy(update={"records_table": table})
+        start = time.perf_counter()
+        result = scan(records, history.now, scan_settings, wiring)
+        total = time.perf_counter() - start
+        since = history.now - timedelta(days=settings.anomaly_history_days)
+        repo = AttendanceRepo(records)
+        one_at_a_time = _timed(lambda: repo.window(since, history.now, workers=1))
+        plain = _timed(lambda: list(repo.between(since, history.now)))
+    finally:
+        server.kill()
+    n = result.read["attendance_records"]
+    read = result.timings_ms["read"] / 1000
+    projected = read / n * STUDENTS / EMULATOR_STUDENTS * n + total - read
+
+    def per_record(seconds: float) -> str:
+        return f"{seconds / n * 1000:.2f} ms"
+
+    section.rows += [
+        Row(
+            f"full scan on the emulator ({n:,} records, {EMULATOR_STUDENTS} × {WEEKS} weeks)",
+            f"{total:.1f} s (read {read:.1f}, detect {result.timings_ms['detect'] / 1000:.1f}, "
+            f"record {result.timings_ms['record'] / 1000:.1f})",
+            f"plain read alone {plain:.1f} s",
+            f"read {read / plain:.2f}x",
+            "info",
+            None,
+        ),
+        Row(
+            "emulator read per record: projected, 4 week slices at once / one at a time",
+            f"{per_record(read)} / {per_record(one_at_a_time)}",
+            f"plain {per_record(plain)}",
+            f"{read / plain:.2f}x / {one_at_a_time / plain:.2f}x",
+            "info",
+            None,
+        ),
+        Row(
+            f"full scan on the emulator, {STUDENTS:,} × {WEEKS} weeks (projected from the above)",
+            f"{projected / 60:.0f} min",
+            "n/a",
+            f"{projected:.0f} s",
+            f"≤ {TARGET_SECONDS:.0f} s",
+            projected <= TARGET_SECONDS,
+        ),
+    ]
+    section.notes.append(
+        f"the emulator scan raised {len(result.raised)} anomalies and sent {result.alerts_sent} alerts. "
+        f"moto returned {n / read:.0f} items a second: per page of a Query it sorts, sizes and copies "
+        "the partition's candidates and serialises the answer in Python, so on the emulator the read "
+        "is the whole scan and the 1,000 × 16-week target is out of reach; the projection saves "
+        "little there, parallel slices nothing (one server process). On DynamoDB the same read is "
+        "about 330 pages of 1 MB (the page limit counts whole items, not the projection) read 4 week "
+        "slices at a time, plus the decoding above; the detectors need 2 s."
+    )
+
+
+def _timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _serve(port: int, history: SyntheticHistory, ready: Queue[Any]) -> None:
+    """The emulator (moto) with the template's resources and ``history`` stored: attendance put
+    straight into moto's table (storing 460,000 records over HTTP would take 15 minutes), the rest
+    through the real repositories."""
+    from moto.dynamodb.models import dynamodb_backends
+
+    from rollcall.seeding import store_history
+    from rollcall.store.attendance import record_to_item
+    from rollcall.store.records import OrgRecords, to_item
+    from rollcall_local.config import LocalConfig
+    from rollcall_local.emulator import EMULATOR_ACCOUNT, EMULATOR_CREDENTIALS, Aws, Emulator
+    from rollcall_local.provision import provision
+    from rollcall_local.session import load_template
+
+    emulator = Emulator(port)
+    emulator.start()
+    aws = Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
+    local = LocalConfig.from_env({**os.environ, "ROLLCALL_LOCAL_DIR": f"/tmp/rollcall-bench-{port}"})
+    physical = provision(load_template(local), aws)
+    table = physical.refs["RecordsTable"]
+    records = OrgRecords(history.org, table, client=aws.client("dynamodb"))
+    backend = dynamodb_backends[EMULATOR_ACCOUNT]["us-east-1"]
+    for r in history.records:
+        backend.put_item(table, to_item(record_to_item(records, r)))
+    store_history(records, _without_attendance(history))
+    ready.put((table, physical.refs["AlertQueue"]))
+    while True:
+        time.sleep(60)
+
+
+def _without_attendance(history: SyntheticHistory) -> SyntheticHistory:
+    from dataclasses import replace
+
+    return replace(history, students=[], sessions=[], records=[])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

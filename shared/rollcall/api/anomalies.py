@@ -1,0 +1,144 @@
+"""/v1/anomalies: scan now, list, summarise, read and review the caller's organisation's anomalies.
+
+Staff only (admin, teacher). Every route reads and writes through the caller's organisation's
+store view, so an organisation never sees, nor reviews, another's anomalies (another's id is a
+404 ANOMALY_NOT_FOUND). The app's ``state.scan_wiring`` (``rollcall.scanning.ScanWiring``) says
+where alerts go and where the active model comes from.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from rollcall.anomaly.findings import AnomalyType, Severity
+from rollcall.api.deps import now, records_of, settings_of
+from rollcall.api.models import Id
+from rollcall.http import Staff
+from rollcall.records import iso
+from rollcall.scanning import ScanResult, list_anomalies, require, review, scan, summary
+from rollcall.settings import AnomalyScanSettings
+from rollcall.store.anomalies import Anomaly, Status
+
+router = APIRouter(prefix="/v1/anomalies", tags=["anomalies"])
+
+
+class AnomalyOut(BaseModel):
+    anomaly_id: str
+    type: AnomalyType
+    severity: Severity
+    subject: str = Field(description="student:<id>, session:<id>, class:<id>, model:<type> or org:<org>")
+    summary: str = Field(description="what was found, in one sentence")
+    evidence: dict[str, Any] = Field(description="the numbers behind it (windows, rates, counts, ids)")
+    status: Status
+    detected_at: str
+    last_seen_at: str = Field(description="the last scan that found it again while it was open")
+    seen_count: int = Field(description="how many scans found it (once raised, at most one a day)")
+    status_changed_at: str | None = None
+    status_changed_by: str | None = None
+    note: str | None = None
+
+    @classmethod
+    def of(cls, a: Anomaly) -> AnomalyOut:
+        return cls.model_validate(a.fields())
+
+
+class Suppressed(BaseModel):
+    type: AnomalyType
+    subject: str
+    reason: str
+
+
+class ScanOut(BaseModel):
+    org: str
+    scanned_at: str
+    read: dict[str, int] = Field(
+        description="what the scan read: attendance records, marking events, corrections"
+    )
+    raised: list[AnomalyOut] = Field(description="new anomalies")
+    refreshed: list[AnomalyOut] = Field(description="open anomalies found again (evidence updated)")
+    suppressed: list[Suppressed] = Field(description="found, but not raised again (the dedupe rule)")
+    by_type: dict[str, dict[str, int]]
+    found: dict[str, int] = Field(description="findings per detector, before merging")
+    skipped: dict[str, str] = Field(description="detectors that judged nothing, and why")
+    alerts_sent: int
+    timings_ms: dict[str, float]
+
+    @classmethod
+    def of(cls, r: ScanResult) -> ScanOut:
+        return cls(
+            org=r.org,
+            scanned_at=iso(r.scanned_at),
+            read=r.read,
+            raised=[AnomalyOut.of(a) for a in r.raised],
+            refreshed=[AnomalyOut.of(a) for a in r.refreshed],
+            suppressed=[Suppressed.model_validate(s) for s in r.suppressed],
+            by_type=r.by_type(),
+            found=r.found,
+            skipped=r.skipped,
+            alerts_sent=r.alerts_sent,
+            timings_ms=r.timings_ms,
+        )
+
+
+class AnomalyPage(BaseModel):
+    items: list[AnomalyOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
+
+
+class ReviewIn(BaseModel):
+    status: Status = Field(
+        description="open → acknowledged | resolved; acknowledged → resolved | open; resolved → open"
+    )
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class CountsOut(BaseModel):
+    total: int
+    by_type: dict[str, dict[str, int]] = Field(description="type → severity → count")
+
+
+@router.post("/scan", summary="Scan the caller's organisation now and answer what was found (teacher, admin)")
+def post_scan(request: Request, who: Staff) -> ScanOut:
+    settings = settings_of(request, AnomalyScanSettings)
+    result = scan(records_of(request, who), now(), settings, request.app.state.scan_wiring)
+    return ScanOut.of(result)
+
+
+@router.get("", summary="The organisation's anomalies, newest first, filtered (teacher, admin)")
+def get_anomalies(
+    request: Request,
+    who: Staff,
+    status: Status | None = None,
+    type: AnomalyType | None = None,
+    severity: Severity | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[Id | None, Query(description="next_cursor of the previous page")] = None,
+) -> AnomalyPage:
+    items, next_cursor = list_anomalies(
+        records_of(request, who), status=status, type_=type, severity=severity, limit=limit, cursor=cursor
+    )
+    return AnomalyPage(items=[AnomalyOut.of(a) for a in items], next_cursor=next_cursor)
+
+
+@router.get(
+    "/summary", summary="Open and acknowledged anomalies counted by type and severity (teacher, admin)"
+)
+def get_summary(request: Request, who: Staff) -> dict[str, CountsOut]:
+    """Keys: ``open`` and ``acknowledged``."""
+    return {k: CountsOut.model_validate(v) for k, v in summary(records_of(request, who)).items()}
+
+
+@router.get("/{anomaly_id}", summary="One anomaly (teacher, admin)")
+def get_anomaly(anomaly_id: Id, request: Request, who: Staff) -> AnomalyOut:
+    return AnomalyOut.of(require(records_of(request, who), anomaly_id))
+
+
+@router.patch(
+    "/{anomaly_id}", summary="Acknowledge, resolve or reopen an anomaly (audit-logged; teacher, admin)"
+)
+def patch_anomaly(anomaly_id: Id, body: ReviewIn, request: Request, who: Staff) -> AnomalyOut:
+    updated = review(records_of(request, who), who, anomaly_id, status=body.status, note=body.note, now=now())
+    return AnomalyOut.of(updated)

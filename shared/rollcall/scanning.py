@@ -1,0 +1,354 @@
+"""The anomaly scan of an organisation, and the review of what it found.
+
+A scan (:func:`scan`):
+
+1. gathers the organisation's data with a few org-wide reads, never one per student: attendance
+   of the history window (``AttendanceRepo.window``: projected, week slices in parallel), marking
+   events (``MarkingRepo.between``), corrections (``AuditLog.between``), and the active model;
+2. runs every detector (``rollcall.anomaly.detect``);
+3. records each finding under the dedupe rule (:func:`decide`): the same (type, subject) is not
+   raised again within ``anomaly_dedupe_hours``; after that, a finding whose anomaly is still open
+   or acknowledged refreshes it (evidence, last seen, count) instead of raising a second one; once
+   resolved, a recurring condition is raised anew, but an event already raised (a session, a
+   photo, a record) never is;
+4. alerts each newly raised high or critical anomaly (one SQS message each; the alert id is the
+   anomaly id), and an open one whose severity rose to high or critical;
+5. reports model drift to the registry (``report_drift``) for the weekly retrain trigger.
+
+The schedule scans every organisation of the directory (:func:`scan_all`). Reviews
+(:func:`review`) move an anomaly through open → acknowledged → resolved (and back to open),
+audit-logged with who, when and the note.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
+
+from rollcall.alerts import Alert, send_alert
+from rollcall.anomaly.detect import detect
+from rollcall.anomaly.findings import ALERTED, MODEL_DRIFT, SEVERITIES, TYPES, Finding, Severity, rank
+from rollcall.anomaly.inputs import ActiveModel, ScanInputs, correction_of, windows
+from rollcall.auth import Principal
+from rollcall.errors import Conflict, NotFound
+from rollcall.observability import count, logger
+from rollcall.records import iso, parse_time
+from rollcall.settings import AnomalyScanSettings
+from rollcall.store.anomalies import ACKNOWLEDGED, OPEN, RESOLVED, Anomaly, AnomalyRepo, Mark, new_anomaly_id
+from rollcall.store.attendance import AttendanceRepo
+from rollcall.store.audit import AuditLog
+from rollcall.store.markings import MarkingRepo
+from rollcall.store.records import OrgDirectory, OrgRecords
+
+ModelSource = Callable[[str], ActiveModel | None]  # organisation -> its active attendance model
+DriftReporter = Callable[[str, str, dict[str, Any], datetime], Any]  # (org, model type, evidence, at)
+AlertSender = Callable[[Alert], Any]
+
+
+@dataclass(frozen=True)
+class ScanWiring:
+    """How a scan reaches the world beyond the records table (tests pass fakes)."""
+
+    alert: AlertSender
+    models: ModelSource | None = None  # None: model drift is skipped ("no active model")
+    report_drift: DriftReporter | None = None
+
+
+def wiring(settings: AnomalyScanSettings) -> ScanWiring:
+    """The function's wiring: alerts to ``ALERT_QUEUE_URL``.
+
+    The active model and drift reports come from the model registry (``rollcall.store.models``,
+    issue 4), not on this branch yet: ``models`` is then the active version's model, loaded and
+    checked as prediction loads it (``ModelRegistry.state`` + ``ArtifactStore.get`` +
+    ``artifact.load``, which needs ``MODEL_BUCKET`` and S3 read access), and ``report_drift`` its
+    ``report_drift(org, model_type, evidence=..., at=...)``. Until then drift is skipped.
+    """
+    queue_url = settings.alert_queue_url
+    return ScanWiring(alert=lambda a: send_alert(a, queue_url))
+
+
+SOURCE = "anomaly-scan"
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    OPEN: (ACKNOWLEDGED, RESOLVED),
+    ACKNOWLEDGED: (RESOLVED, OPEN),
+    RESOLVED: (OPEN,),
+}
+
+
+# --- the dedupe rule -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Literal["raise", "refresh", "suppress"]
+    reason: str
+
+
+def decide(
+    finding: Finding, mark: Mark | None, current: Anomaly | None, now: datetime, dedupe: timedelta
+) -> Decision:
+    """What to do with a finding, given the (type, subject)'s dedupe mark and the anomaly it names."""
+    if mark is None:
+        return Decision("raise", "new")
+    if now - mark.seen_at < dedupe:
+        return Decision("suppress", f"raised or refreshed within {dedupe.total_seconds() / 3600:g} h")
+    if current is not None and current.status != RESOLVED:
+        return Decision("refresh", f"anomaly {current.anomaly_id} is still {current.status}")
+    if finding.occurrences and set(finding.occurrences) <= mark.occurrences:
+        return Decision("suppress", "its events were raised before and resolved")
+    return Decision("raise", "recurred after it was resolved")
+
+
+# --- a scan ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ScanResult:
+    org: str
+    scanned_at: datetime
+    read: dict[str, int]
+    raised: list[Anomaly] = field(default_factory=list)
+    refreshed: list[Anomaly] = field(default_factory=list)
+    suppressed: list[dict[str, str]] = field(default_factory=list)
+    found: dict[str, int] = field(default_factory=dict)  # per detector
+    skipped: dict[str, str] = field(default_factory=dict)  # detector -> why it judged nothing
+    alerts_sent: int = 0
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def by_type(self) -> dict[str, dict[str, int]]:
+        """Per anomaly type: how many were raised, refreshed and suppressed by this scan."""
+        out: dict[str, dict[str, int]] = {t: {"raised": 0, "refreshed": 0, "suppressed": 0} for t in TYPES}
+        for a in self.raised:
+            out[a.type]["raised"] += 1
+        for a in self.refreshed:
+            out[a.type]["refreshed"] += 1
+        for s in self.suppressed:
+            out[s["type"]]["suppressed"] += 1
+        return out
+
+
+def gather(
+    records: OrgRecords, now: datetime, settings: AnomalyScanSettings, model: ActiveModel | None
+) -> ScanInputs:
+    """The organisation's data a scan at ``now`` reads (see the module docstring)."""
+    w = windows(settings, now)
+    attendance = AttendanceRepo(records).window(w.attendance, now, workers=settings.anomaly_read_workers)
+    events = list(MarkingRepo(records).between(w.markings, now))
+    corrections = [c for e in AuditLog(records).between(w.corrections, now) if (c := correction_of(e))]
+    return ScanInputs(records.org, now, attendance, events, corrections, model)
+
+
+def scan(records: OrgRecords, now: datetime, settings: AnomalyScanSettings, wiring: ScanWiring) -> ScanResult:
+    """Scan one organisation now: gather, detect, record under the dedupe rule, alert."""
+    clock = time.perf_counter()
+    inputs = gather(records, now, settings, wiring.models(records.org) if wiring.models else None)
+    read = {
+        "attendance_records": len(inputs.records),
+        "marking_events": len(inputs.marking_events),
+        "corrections": len(inputs.corrections),
+    }
+    timings = {"read": (time.perf_counter() - clock) * 1000}
+    clock = time.perf_counter()
+    detection = detect(inputs, settings)
+    timings["detect"] = (time.perf_counter() - clock) * 1000
+    result = ScanResult(records.org, now, read, found=detection.found, skipped=detection.skipped)
+    clock = time.perf_counter()
+    repo = AnomalyRepo(records)
+    for finding in detection.findings:
+        _record(repo, finding, now, settings, result, wiring.alert)
+        if finding.type == MODEL_DRIFT and wiring.report_drift is not None:
+            wiring.report_drift(records.org, finding.evidence["model_type"], finding.evidence, now)
+    timings["record"] = (time.perf_counter() - clock) * 1000
+    result.timings_ms = {k: round(v, 1) for k, v in timings.items()}
+    count("AnomalyScans")
+    count("AnomaliesRaised", len(result.raised))
+    logger.info(
+        "anomaly scan",
+        extra={
+            "org": records.org,
+            "read": read,
+            "raised": len(result.raised),
+            "refreshed": len(result.refreshed),
+            "suppressed": len(result.suppressed),
+            "alerts": result.alerts_sent,
+            "skipped": result.skipped,
+            "ms": result.timings_ms,
+        },
+    )
+    return result
+
+
+def _record(
+    repo: AnomalyRepo,
+    finding: Finding,
+    now: datetime,
+    settings: AnomalyScanSettings,
+    result: ScanResult,
+    alert: AlertSender,
+) -> None:
+    mark = repo.mark(finding.type, finding.subject, now)
+    current = repo.in_home(finding.subject, mark.anomaly_id) if mark else None
+    decision = decide(finding, mark, current, now, timedelta(hours=settings.anomaly_dedupe_hours))
+    seen = set(mark.occurrences if mark else ()) | set(finding.occurrences)
+    ttl = settings.anomaly_history_days * 86_400
+    suppressed = {"type": finding.type, "subject": finding.subject, "reason": decision.reason}
+    if decision.action == "suppress":
+        result.suppressed.append(suppressed)
+        return
+    anomaly_id = current.anomaly_id if decision.action == "refresh" and current else new_anomaly_id(now)
+    if not repo.claim(
+        finding.type,
+        finding.subject,
+        anomaly_id=anomaly_id,
+        occurrences=seen,
+        now=now,
+        previous=mark,
+        ttl_seconds=ttl,
+    ):
+        result.suppressed.append(suppressed | {"reason": "a concurrent scan recorded it"})
+        return
+    if decision.action == "refresh" and current is not None:
+        updated = repo.refresh(
+            current,
+            replace(
+                current,
+                severity=finding.severity,
+                summary=finding.summary,
+                evidence=finding.evidence,
+                occurrences=sorted(set(current.occurrences) | set(finding.occurrences)),
+                last_seen_at=iso(now),
+                seen_count=current.seen_count + 1,
+            ),
+        )
+        if updated is None:
+            result.suppressed.append(suppressed | {"reason": "resolved while the scan ran"})
+            return
+        result.refreshed.append(updated)
+        if updated.severity in ALERTED and rank(updated.severity) > rank(current.severity):
+            _alert(repo.records.org, updated, now, alert, result)
+        return
+    anomaly = Anomaly(
+        anomaly_id=anomaly_id,
+        type=finding.type,
+        severity=finding.severity,
+        subject=finding.subject,
+        summary=finding.summary,
+        evidence=finding.evidence,
+        occurrences=sorted(finding.occurrences),
+        status=OPEN,
+        detected_at=iso(now),
+        last_seen_at=iso(now),
+    )
+    repo.put(anomaly)
+    result.raised.append(anomaly)
+    if anomaly.severity in ALERTED:
+        _alert(repo.records.org, anomaly, now, alert, result)
+
+
+def _alert(org: str, anomaly: Anomaly, now: datetime, alert: AlertSender, result: ScanResult) -> None:
+    evidence = {**anomaly.evidence, "summary": anomaly.summary}
+    severity = cast(Severity, anomaly.severity)
+    alert(Alert(org, anomaly.type, severity, anomaly.subject, evidence, now, SOURCE, anomaly.anomaly_id))
+    result.alerts_sent += 1
+
+
+def scan_all(table: str, now: datetime, settings: AnomalyScanSettings, wiring: ScanWiring) -> dict[str, Any]:
+    """Scan every organisation of the directory; one failing organisation does not stop the others.
+
+    Raises after the last organisation when any failed, so that the invocation counts as failed
+    (and EventBridge retries it: the dedupe rule makes a rescan raise nothing twice).
+    """
+    orgs = OrgDirectory(table).organisations()
+    totals: Counter[str] = Counter()
+    failed = []
+    for org in orgs:
+        try:
+            result = scan(OrgRecords(org, table), now, settings, wiring)
+        except Exception:
+            logger.exception("anomaly scan failed", extra={"org": org})
+            count("AnomalyScanFailed")
+            failed.append(org)
+            continue
+        totals.update(raised=len(result.raised), refreshed=len(result.refreshed), alerts=result.alerts_sent)
+    summary = {"organisations": len(orgs), **{k: totals[k] for k in ("raised", "refreshed", "alerts")}}
+    if failed:
+        raise RuntimeError(f"anomaly scan failed for {len(failed)} of {len(orgs)} organisations: {failed}")
+    return summary
+
+
+def on_schedule(settings: AnomalyScanSettings, wiring: ScanWiring) -> Callable[[dict[str, Any], Any], Any]:
+    """The schedule part of the function: scan every organisation as of the event's time."""
+
+    def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        now = parse_time(event["time"]) if event.get("time") else datetime.now(UTC)
+        return scan_all(settings.records_table, now, settings, wiring)
+
+    return handle
+
+
+# --- reviews and reads ------------------------------------------------------------------------------
+
+
+def require(records: OrgRecords, anomaly_id: str) -> Anomaly:
+    anomaly = AnomalyRepo(records).get(anomaly_id)
+    if anomaly is None:
+        raise NotFound(f"no anomaly {anomaly_id}", code="ANOMALY_NOT_FOUND")
+    return anomaly
+
+
+def review(
+    records: OrgRecords, who: Principal, anomaly_id: str, *, status: str, note: str | None, now: datetime
+) -> Anomaly:
+    """Move an anomaly to ``status`` (legal transitions only), audit-logged with who, when, the note."""
+    current = require(records, anomaly_id)
+    allowed = TRANSITIONS[current.status]
+    if status not in allowed:
+        raise Conflict(
+            {"detail": f"an {current.status} anomaly cannot become {status}", "allowed": list(allowed)},
+            code="INVALID_TRANSITION",
+        )
+    updated = AnomalyRepo(records).set_status(current, status, who=who.sub, note=note, now=now)
+    AuditLog(records).append(
+        actor=who.sub,
+        action="anomaly.reviewed",
+        subject=f"anomaly:{anomaly_id}",
+        at=now,
+        details={"from": current.status, "to": status, "note": note, "type": current.type},
+    )
+    count("AnomalyReviewed")
+    return updated
+
+
+def list_anomalies(
+    records: OrgRecords,
+    *,
+    status: str | None,
+    type_: str | None,
+    severity: str | None,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[Anomaly], str | None]:
+    return AnomalyRepo(records).list(
+        status=status,
+        type_=type_,
+        severity=severity,
+        types=TYPES,
+        severities=SEVERITIES,
+        limit=limit,
+        before=cursor,
+    )
+
+
+def summary(records: OrgRecords) -> dict[str, Any]:
+    """Open and acknowledged anomalies counted by type and severity (a dashboard's first view)."""
+    out: dict[str, Any] = {}
+    for status, counts in AnomalyRepo(records).counts((OPEN, ACKNOWLEDGED)).items():
+        by_type: dict[str, dict[str, int]] = {}
+        for (type_, severity), n in sorted(counts.items()):
+            by_type.setdefault(type_, {})[severity] = n
+        out[status] = {"total": sum(counts.values()), "by_type": by_type}
+    return out
