@@ -22,13 +22,14 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rollcall.alerts import Alert
 from rollcall.auth import Principal
 from rollcall.errors import ArtifactIntegrityError, Conflict, InvalidInput, NotFound, RollcallError
 from rollcall.ml import artifact
 from rollcall.ml import registry as rules
+from rollcall.ml.features import FEATURES
 from rollcall.observability import count, logger
 from rollcall.settings import ModelSettings
 from rollcall.store.attendance import AttendanceRepo
@@ -36,6 +37,9 @@ from rollcall.store.audit import AuditEntry, AuditLog
 from rollcall.store.models import ArtifactStore, ModelRegistry, ModelVersion, RegistryState, check_model_type
 from rollcall.store.predictions import PredictionRepo, StoredPrediction
 from rollcall.store.records import OrgRecords
+
+if TYPE_CHECKING:
+    from rollcall.ml.model import AttendanceModel
 
 MAX_COMPARE_DAYS = 90
 
@@ -238,3 +242,19 @@ def report_integrity(
         )
     except RollcallError:
         logger.exception("the integrity alert could not be sent")
+
+
+def load_version(
+    artifacts: ArtifactStore, org: str, model_type: str, version: str, sha256: str | None
+) -> AttendanceModel:
+    """A registered version's model from the model bucket, checked against the sha256 the registry
+    recorded and against this code's features: ArtifactIntegrityError when it is missing or fails."""
+    path = artifact.prefix(model_type, org, version) + artifact.MODEL_FILE
+    try:
+        data = artifacts.get(path)
+    except NotFound:
+        raise ArtifactIntegrityError({"reason": "the artifact is missing", "key": path}) from None
+    loaded = artifact.load(data, sha256 or "")
+    if tuple(loaded.features) != FEATURES:
+        raise ArtifactIntegrityError({"reason": "the model's features are not this code's features"})
+    return loaded

@@ -43,11 +43,10 @@ from typing import TYPE_CHECKING, Any
 from rollcall.alerts import Alert, send_alert
 from rollcall.auth import Principal
 from rollcall.errors import ArtifactIntegrityError, Forbidden, NotFound, RollcallError
-from rollcall.ml import artifact
-from rollcall.ml.features import CLASS_WINDOW_DAYS, FEATURES, History
+from rollcall.ml.features import CLASS_WINDOW_DAYS, History
 from rollcall.ml.predictor import MODEL, OrgStats, Predictor, Query
 from rollcall.ml.registry import route
-from rollcall.model_registry import report_integrity
+from rollcall.model_registry import load_version, report_integrity
 from rollcall.observability import count, logger
 from rollcall.records import AttendanceRecord, Session
 from rollcall.settings import PredictSettings
@@ -282,15 +281,9 @@ class PredictionService:
             if isinstance(cached, ArtifactIntegrityError):
                 return None, f"the artifact of {version} failed its integrity check"
             return cached, None
-        path = artifact.prefix(self.model_type, self.records.org, version) + artifact.MODEL_FILE
         loaded: AttendanceModel | ArtifactIntegrityError
         try:
-            data = self.artifacts.get(path)
-            loaded = artifact.load(data, sha or "")
-            if tuple(loaded.features) != FEATURES:
-                raise ArtifactIntegrityError({"reason": "the model's features are not this code's features"})
-        except NotFound:
-            loaded = ArtifactIntegrityError({"reason": "the artifact is missing", "key": path})
+            loaded = load_version(self.artifacts, self.records.org, self.model_type, version, sha)
         except ArtifactIntegrityError as e:
             loaded = e
         except RollcallError:
@@ -312,7 +305,7 @@ class PredictionService:
                 alert=self.alert,
             )
             return None, f"the artifact of {version} failed its integrity check"
-        logger.info("model loaded", extra={"version": version, "bytes": len(data)})
+        logger.info("model loaded", extra={"version": version})
         return loaded, None
 
     def _history(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], bool]:

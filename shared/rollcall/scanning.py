@@ -34,7 +34,8 @@ from rollcall.anomaly.detect import detect
 from rollcall.anomaly.findings import ALERTED, MODEL_DRIFT, SEVERITIES, TYPES, Finding, Severity, rank
 from rollcall.anomaly.inputs import ActiveModel, ScanInputs, correction_of, windows
 from rollcall.auth import Principal
-from rollcall.errors import Conflict, NotFound
+from rollcall.errors import ArtifactIntegrityError, Conflict, NotFound
+from rollcall.model_registry import load_version
 from rollcall.observability import count, logger
 from rollcall.records import iso, parse_time
 from rollcall.settings import AnomalyScanSettings
@@ -59,16 +60,30 @@ class ScanWiring:
 
 
 def wiring(settings: AnomalyScanSettings) -> ScanWiring:
-    """The function's wiring: alerts to ``ALERT_QUEUE_URL``.
+    """The function's wiring: alerts to ``ALERT_QUEUE_URL``; the active model from the registry,
+    loaded and checked as prediction loads it; drift reported on the registry's state item, where
+    the weekly retrain reads it."""
+    from rollcall.store import models
 
-    The active model and drift reports come from the model registry (``rollcall.store.models``,
-    issue 4), not on this branch yet: ``models`` is then the active version's model, loaded and
-    checked as prediction loads it (``ModelRegistry.state`` + ``ArtifactStore.get`` +
-    ``artifact.load``, which needs ``MODEL_BUCKET`` and S3 read access), and ``report_drift`` its
-    ``report_drift(org, model_type, evidence=..., at=...)``. Until then drift is skipped.
-    """
     queue_url = settings.alert_queue_url
-    return ScanWiring(alert=lambda a: send_alert(a, queue_url))
+
+    def active(org: str) -> ActiveModel | None:
+        state = models.ModelRegistry(org, settings.registry_table).state(models.ATTENDANCE)
+        if state.active is None:
+            return None
+        artifacts = models.ArtifactStore(settings.model_bucket)
+        try:
+            model = load_version(artifacts, org, models.ATTENDANCE, state.active, state.active_sha256)
+        except ArtifactIntegrityError:
+            # Prediction alerts a refused artifact; drift is judged again once a good one is active.
+            logger.exception("the active model failed its check: model drift skipped", extra={"org": org})
+            return None
+        return ActiveModel(state.active, model)
+
+    def report(org: str, model_type: str, evidence: dict[str, Any], at: datetime) -> None:
+        models.report_drift(org, model_type, evidence=evidence, at=at, table=settings.registry_table)
+
+    return ScanWiring(alert=lambda a: send_alert(a, queue_url), models=active, report_drift=report)
 
 
 SOURCE = "anomaly-scan"

@@ -222,6 +222,7 @@ class AnomalyScanSettings(FunctionSettings):
 
     alert_queue_url: str = Field(min_length=8)
     registry_table: str = Field(min_length=3)
+    model_bucket: str = Field(min_length=3, description="the active model is read from here for drift")
 
     # What a scan reads.
     anomaly_history_days: int = Field(

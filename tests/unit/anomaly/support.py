@@ -28,6 +28,7 @@ def make_settings(**overrides: object) -> AnomalyScanSettings:
         "auth_hs256_secret": "s" * 32,
         "alert_queue_url": "http://queue.test/alerts",
         "registry_table": "registry",
+        "model_bucket": "models",
     }
     defaults = {
         name: f.default for name, f in AnomalyScanSettings.model_fields.items() if name.startswith("anomaly_")

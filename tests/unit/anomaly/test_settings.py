@@ -16,6 +16,7 @@ ENV = {
     "AUTH_HS256_SECRET": "s" * 32,
     "ALERT_QUEUE_URL": "http://queue.test/alerts",
     "REGISTRY_TABLE": "registry",
+    "MODEL_BUCKET": "models",
 }
 
 
