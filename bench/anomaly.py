@@ -83,6 +83,7 @@ def _settings() -> AnomalyScanSettings:
         auth_hs256_secret=SecretStr("b" * 32),
         alert_queue_url="http://unused/alerts",
         registry_table="unused",
+        model_bucket="unused",
     )
 
 
