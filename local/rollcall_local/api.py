@@ -52,6 +52,12 @@ class BodyTooLarge(Exception):
     pass
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's listen backlog is 5: a burst of clients (twenty teachers marking at once)
+    # overflows it and the kernel resets connections. API Gateway takes them all.
+    request_queue_size = 128
+
+
 class ApiServer:
     def __init__(
         self,
@@ -72,7 +78,7 @@ class ApiServer:
         self.console = console
         self.scheduler = scheduler
         self.cors = cors
-        self._server = ThreadingHTTPServer((HOST, port), _Handler)
+        self._server = _Server((HOST, port), _Handler)
         self._server.daemon_threads = True
         self._server.api = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(target=self._server.serve_forever, name="api", daemon=True)

@@ -3,8 +3,9 @@
 A scan (:func:`scan`):
 
 1. gathers the organisation's data with a few org-wide reads, never one per student: attendance
-   of the history window (``AttendanceRepo.window``: projected, week slices in parallel), marking
-   events (``MarkingRepo.between``), corrections (``AuditLog.between``), and the active model;
+   of the history window (:func:`read_attendance`: the previous scan's window from the cache and
+   what changed since, or the whole window, projected, week slices in parallel), marking events
+   (``MarkingRepo.between``), corrections (``AuditLog.between``), and the active model;
 2. runs every detector (``rollcall.anomaly.detect``);
 3. records each finding under the dedupe rule (:func:`decide`): the same (type, subject) is not
    raised again within ``anomaly_dedupe_hours``; after that, a finding whose anomaly is still open
@@ -34,16 +35,17 @@ from rollcall.anomaly.detect import detect
 from rollcall.anomaly.findings import ALERTED, MODEL_DRIFT, SEVERITIES, TYPES, Finding, Severity, rank
 from rollcall.anomaly.inputs import ActiveModel, ScanInputs, correction_of, windows
 from rollcall.auth import Principal
-from rollcall.errors import ArtifactIntegrityError, Conflict, NotFound
+from rollcall.errors import ArtifactIntegrityError, Conflict, NotFound, RollcallError
 from rollcall.model_registry import load_version
 from rollcall.observability import count, logger
-from rollcall.records import iso, parse_time
+from rollcall.records import AttendanceRecord, iso, parse_time
 from rollcall.settings import AnomalyScanSettings
 from rollcall.store.anomalies import ACKNOWLEDGED, OPEN, RESOLVED, Anomaly, AnomalyRepo, Mark, new_anomaly_id
-from rollcall.store.attendance import AttendanceRepo
-from rollcall.store.audit import AuditLog
+from rollcall.store.attendance import AttendanceRepo, record_from_item
+from rollcall.store.audit import STUDENT_ERASED, AuditLog
 from rollcall.store.markings import MarkingRepo
 from rollcall.store.records import OrgDirectory, OrgRecords
+from rollcall.store.window_cache import WindowCache, WindowSnapshot
 
 ModelSource = Callable[[str], ActiveModel | None]  # organisation -> its active attendance model
 DriftReporter = Callable[[str, str, dict[str, Any], datetime], Any]  # (org, model type, evidence, at)
@@ -57,6 +59,7 @@ class ScanWiring:
     alert: AlertSender
     models: ModelSource | None = None  # None: model drift is skipped ("no active model")
     report_drift: DriftReporter | None = None
+    window_cache: Callable[[str], WindowCache] | None = None  # None: every scan reads the whole window
 
 
 def wiring(settings: AnomalyScanSettings) -> ScanWiring:
@@ -83,7 +86,13 @@ def wiring(settings: AnomalyScanSettings) -> ScanWiring:
     def report(org: str, model_type: str, evidence: dict[str, Any], at: datetime) -> None:
         models.report_drift(org, model_type, evidence=evidence, at=at, table=settings.registry_table)
 
-    return ScanWiring(alert=lambda a: send_alert(a, queue_url), models=active, report_drift=report)
+    bucket = settings.scan_cache_bucket
+    return ScanWiring(
+        alert=lambda a: send_alert(a, queue_url),
+        models=active,
+        report_drift=report,
+        window_cache=(lambda org: WindowCache(org, bucket)) if bucket else None,
+    )
 
 
 SOURCE = "anomaly-scan"
@@ -126,6 +135,7 @@ class ScanResult:
     org: str
     scanned_at: datetime
     read: dict[str, int]
+    attendance_read: str  # "cache" or "full (<why the cache could not serve>)"
     raised: list[Anomaly] = field(default_factory=list)
     refreshed: list[Anomaly] = field(default_factory=list)
     suppressed: list[dict[str, str]] = field(default_factory=list)
@@ -146,21 +156,116 @@ class ScanResult:
         return out
 
 
+CHANGE_OVERLAP = timedelta(minutes=15)  # the change index is eventually consistent: read back this far
+HORIZON = timedelta(days=35)  # a full read also keeps records of sessions up to this far ahead
+
+
 def gather(
-    records: OrgRecords, now: datetime, settings: AnomalyScanSettings, model: ActiveModel | None
-) -> ScanInputs:
-    """The organisation's data a scan at ``now`` reads (see the module docstring)."""
+    records: OrgRecords,
+    now: datetime,
+    settings: AnomalyScanSettings,
+    model: ActiveModel | None,
+    cache: WindowCache | None = None,
+) -> tuple[ScanInputs, str]:
+    """The organisation's data a scan at ``now`` reads (see the module docstring), and how its
+    attendance was read (:func:`read_attendance`)."""
     w = windows(settings, now)
-    attendance = AttendanceRepo(records).window(w.attendance, now, workers=settings.anomaly_read_workers)
+    attendance, how = read_attendance(records, w.attendance, now, settings, cache)
     events = list(MarkingRepo(records).between(w.markings, now))
     corrections = [c for e in AuditLog(records).between(w.corrections, now) if (c := correction_of(e))]
-    return ScanInputs(records.org, now, attendance, events, corrections, model)
+    return ScanInputs(records.org, now, attendance, events, corrections, model), how
+
+
+def read_attendance(
+    records: OrgRecords,
+    since: datetime,
+    now: datetime,
+    settings: AnomalyScanSettings,
+    cache: WindowCache | None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> tuple[list[AttendanceRecord], str]:
+    """Every record whose session starts in [since, now], in time order, and how they were read:
+    ``"cache"`` or ``"full"`` (with the reason the cache could not serve).
+
+    With a usable cached window (covering [since, now], at most ``anomaly_cache_max_age_hours``
+    old), the records are the cached rows, less the students erased since (the audit log), with the
+    records written since laid over them (the change index, read back ``CHANGE_OVERLAP`` before the
+    cache's time). Otherwise the whole window is read, up to ``HORIZON`` ahead. Either way the
+    result is cached for the next scan; a cache that cannot be read or written only costs time.
+    ``clock`` is the store's clock (the writers' ``changed_at``), not the scan's ``now``.
+    """
+    repo = AttendanceRepo(records)
+    started = clock()
+    snapshot = _load(cache)
+    why_not = _unusable(snapshot, since, now, started, settings)
+    if snapshot is not None and why_not is None:
+        erased = _erased_since(records, snapshot.as_of - CHANGE_OVERLAP, started)
+        merged = {
+            (i["session_id"], i["student_id"]): i for i in snapshot.items if i["student_id"] not in erased
+        }
+        for item in repo.changed_items(snapshot.as_of - CHANGE_OVERLAP, started):
+            merged[(item["session_id"], item["student_id"])] = item
+        lo = iso(since)
+        items = sorted(
+            (i for i in merged.values() if i["starts_at"] >= lo),
+            key=lambda i: (i["starts_at"], i["session_id"], i["student_id"]),
+        )
+        horizon, how = snapshot.horizon, "cache"
+    else:
+        horizon, how = now + HORIZON, f"full ({why_not})"
+        items = repo.window_items(since, horizon, workers=settings.anomaly_read_workers)
+    if cache is not None:
+        try:
+            cache.save(WindowSnapshot(records.org, since, horizon, started, items))
+        except RollcallError:
+            logger.exception("the scan's window cache could not be written", extra={"org": records.org})
+    hi = iso(now) + "~"
+    return [record_from_item(i) for i in items if i["starts_at"] <= hi], how
+
+
+def _load(cache: WindowCache | None) -> WindowSnapshot | None:
+    if cache is None:
+        return None
+    try:
+        return cache.load()
+    except RollcallError:
+        logger.exception("the scan's window cache could not be read")
+        return None
+
+
+def _unusable(
+    snapshot: WindowSnapshot | None,
+    since: datetime,
+    now: datetime,
+    wall: datetime,
+    settings: AnomalyScanSettings,
+) -> str | None:
+    """Why the cached window cannot serve this scan, or None when it can."""
+    if snapshot is None:
+        return "no cached window"
+    if snapshot.since > since or snapshot.horizon < now:
+        return "the cached window does not cover this scan's"
+    age = wall - snapshot.as_of
+    if age > timedelta(hours=settings.anomaly_cache_max_age_hours) or age < -CHANGE_OVERLAP:
+        return "the cached window is too old"
+    return None
+
+
+def _erased_since(records: OrgRecords, since: datetime, until: datetime) -> set[str]:
+    """The students erased in [since, until] (their records must leave the cached window)."""
+    return {
+        e.subject.partition(":")[2]
+        for e in AuditLog(records).between(since, until)
+        if e.action == STUDENT_ERASED and e.subject.startswith("student:")
+    }
 
 
 def scan(records: OrgRecords, now: datetime, settings: AnomalyScanSettings, wiring: ScanWiring) -> ScanResult:
     """Scan one organisation now: gather, detect, record under the dedupe rule, alert."""
     clock = time.perf_counter()
-    inputs = gather(records, now, settings, wiring.models(records.org) if wiring.models else None)
+    model = wiring.models(records.org) if wiring.models else None
+    cache = wiring.window_cache(records.org) if wiring.window_cache else None
+    inputs, attendance_read = gather(records, now, settings, model, cache)
     read = {
         "attendance_records": len(inputs.records),
         "marking_events": len(inputs.marking_events),
@@ -170,7 +275,9 @@ def scan(records: OrgRecords, now: datetime, settings: AnomalyScanSettings, wiri
     clock = time.perf_counter()
     detection = detect(inputs, settings)
     timings["detect"] = (time.perf_counter() - clock) * 1000
-    result = ScanResult(records.org, now, read, found=detection.found, skipped=detection.skipped)
+    result = ScanResult(
+        records.org, now, read, attendance_read, found=detection.found, skipped=detection.skipped
+    )
     clock = time.perf_counter()
     repo = AnomalyRepo(records)
     for finding in detection.findings:

@@ -147,7 +147,9 @@ class FaceSettings(FunctionSettings):
 
 
 class EncodeFaceSettings(FaceSettings):
-    pass
+    scan_cache_bucket: str | None = Field(
+        default=None, description="erasing a student deletes the anomaly scan's cached window here"
+    )
 
 
 class MarkAttendanceSettings(FaceSettings):
@@ -231,6 +233,18 @@ class AnomalyScanSettings(FunctionSettings):
         le=400,
         description="attendance read per scan, in days back from now: the students' and classes' own "
         "history (16 weeks)",
+    )
+    scan_cache_bucket: str | None = Field(
+        default=None,
+        description="the scan's window cache (rollcall.store.window_cache); unset: every scan reads "
+        "the whole window",
+    )
+    anomaly_cache_max_age_hours: float = Field(
+        default=24,
+        gt=0,
+        le=168,
+        description="a cached window older than this is read again whole (a full read at least this "
+        "often, whatever the change index says)",
     )
     anomaly_read_workers: int = Field(
         default=4, ge=1, le=32, description="parallel reads of the attendance window (one per week slice)"

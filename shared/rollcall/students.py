@@ -19,11 +19,12 @@ from datetime import datetime
 from rollcall.auth import Principal
 from rollcall.records import Student
 from rollcall.store.attendance import AttendanceRepo
-from rollcall.store.audit import AuditLog
+from rollcall.store.audit import STUDENT_ERASED, AuditLog
 from rollcall.store.markings import MarkingRepo
 from rollcall.store.photos import PhotoStore
 from rollcall.store.records import OrgDirectory, OrgRecords, check_id
 from rollcall.store.roster import RosterRepo
+from rollcall.store.window_cache import WindowCache
 
 # How erased item kinds are named in the answer.
 ERASED_AS = {"face": "faces", "prediction": "predictions", "student": "profile", "anomaly": "anomalies"}
@@ -61,9 +62,18 @@ def face_count(records: OrgRecords, student_id: str) -> int:
 
 
 def erase_student(
-    records: OrgRecords, who: Principal, student_id: str, photos: PhotoStore, *, now: datetime
+    records: OrgRecords,
+    who: Principal,
+    student_id: str,
+    photos: PhotoStore,
+    *,
+    now: datetime,
+    window_cache: WindowCache | None = None,
 ) -> dict[str, int]:
-    """Erase a student and everything about them; the counts of what was erased, by kind."""
+    """Erase a student and everything about them; the counts of what was erased, by kind.
+
+    ``window_cache``: the organisation's cached scan window (its rows include the student's
+    attendance) is deleted too; the next scan reads the whole window again."""
     roster = RosterRepo(records)
     student = roster.require(student_id)
     pk = records.key("STUDENT", student.student_id)
@@ -79,6 +89,8 @@ def erase_student(
     )
     erased["marking_events"] = markings.forget_student(sessions, student.student_id)
     erased["attendance_records"] = attendance.delete_student(student.student_id)
+    if window_cache is not None:
+        window_cache.delete()
     records.batch_delete((i["pk"], i["sk"]) for i in items if i["sk"] != "PROFILE")
     erased["class_memberships"] = len(student.class_ids)
     roster.delete(student.student_id)
@@ -97,7 +109,7 @@ def erase_student(
     counts |= {k: v for k, v in erased.items() if k not in counts}
     AuditLog(records).append(
         actor=who.sub,
-        action="student.erased",
+        action=STUDENT_ERASED,
         subject=f"student:{student.student_id}",
         at=now,
         details=counts,

@@ -57,6 +57,10 @@ class ScanOut(BaseModel):
     read: dict[str, int] = Field(
         description="what the scan read: attendance records, marking events, corrections"
     )
+    attendance_read: str = Field(
+        description="how attendance was read: cache (the previous scan's window and what was written "
+        "since) or full (and why the cache could not serve)"
+    )
     raised: list[AnomalyOut] = Field(description="new anomalies")
     refreshed: list[AnomalyOut] = Field(description="open anomalies found again (evidence updated)")
     suppressed: list[Suppressed] = Field(description="found, but not raised again (the dedupe rule)")
@@ -72,6 +76,7 @@ class ScanOut(BaseModel):
             org=r.org,
             scanned_at=iso(r.scanned_at),
             read=r.read,
+            attendance_read=r.attendance_read,
             raised=[AnomalyOut.of(a) for a in r.raised],
             refreshed=[AnomalyOut.of(a) for a in r.refreshed],
             suppressed=[Suppressed.model_validate(s) for s in r.suppressed],

@@ -10,6 +10,7 @@ from rollcall.api.models import Id, timestamp
 from rollcall.http import AdminOnly, AnyUser, Staff, ensure_self_or_staff
 from rollcall.records import Student
 from rollcall.store.roster import RosterRepo
+from rollcall.store.window_cache import WindowCache
 from rollcall.students import create_student, erase_student, face_count
 
 router = APIRouter(prefix="/v1/students", tags=["students"])
@@ -68,5 +69,13 @@ def get_student(student_id: Id, request: Request, who: AnyUser) -> StudentOut:
     "/{student_id}", summary="Erase a student: faces, attendance, predictions, kept photos, mentions (admin)"
 )
 def delete_student(student_id: Id, request: Request, who: AdminOnly) -> ErasureOut:
-    erased = erase_student(records_of(request, who), who, student_id, photos_of(request, who), now=now())
+    bucket = getattr(request.app.state.settings, "scan_cache_bucket", None)  # EncodeFaceSettings
+    erased = erase_student(
+        records_of(request, who),
+        who,
+        student_id,
+        photos_of(request, who),
+        now=now(),
+        window_cache=WindowCache(who.org, bucket) if bucket else None,
+    )
     return ErasureOut(student_id=student_id, erased=erased)

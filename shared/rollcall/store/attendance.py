@@ -8,6 +8,7 @@ Items (``o`` is the organisation; times are ISO-8601 UTC, so they sort as time d
     attendance  pk ORG#o#SESSION#<session>   sk ATT#<student>
                 gsi1 ORG#o#STUDENT#<student>#ATT    / <starts_at>#<session>
                 gsi2 ORG#o#ATT#<yyyy-mm>            / <starts_at>#<session>#<student>
+                gsi3 ORG#o#ATTCHG#<yyyy-mm-dd>      / <changed_at>#<session>#<student>
 
 One item per (session, student): concurrent markings of a session cannot make two records of a
 student. Which write wins is decided by the store, atomically, with a condition on the item:
@@ -19,14 +20,16 @@ student. Which write wins is decided by the store, atomically, with a condition 
 - ``if_absent``: only where there is no record yet (the roster's "absent" for students not seen).
 
 The organisation-wide index (gsi2) is sharded by month so that a time window reads only its
-months and no partition grows without bound.
+months and no partition grows without bound. The change index (gsi3) holds every record under
+the day it was last written (``changed_at``, the writer's clock): what changed since a time is a
+read of a day or two, whatever the sessions' dates (the anomaly scan's window cache reads it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from rollcall.errors import AlreadyExists, ConcurrentUpdate, NotFound
@@ -176,8 +179,12 @@ WINDOW_FIELDS = (
 )
 
 
-def record_to_item(records: OrgRecords, rec: AttendanceRecord) -> dict[str, Any]:
+def record_to_item(
+    records: OrgRecords, rec: AttendanceRecord, *, changed_at: datetime | None = None
+) -> dict[str, Any]:
+    """The item of a record; ``changed_at`` (default: now) files it in the change index."""
     start = iso(rec.starts_at)
+    changed = iso(changed_at or datetime.now(UTC))
     item: dict[str, Any] = {
         "pk": records.key("SESSION", rec.session_id),
         "sk": f"ATT#{rec.student_id}",
@@ -194,6 +201,9 @@ def record_to_item(records: OrgRecords, rec: AttendanceRecord) -> dict[str, Any]
         "gsi1sk": f"{start}#{rec.session_id}",
         "gsi2pk": records.key("ATT", month(rec.starts_at)),
         "gsi2sk": f"{start}#{rec.session_id}#{rec.student_id}",
+        "changed_at": changed,
+        "gsi3pk": records.key("ATTCHG", changed[:10]),
+        "gsi3sk": f"{changed}#{rec.session_id}#{rec.student_id}",
     }
     if rec.arrived_at is not None:
         item["arrived_at"] = iso(rec.arrived_at)
@@ -300,20 +310,42 @@ class AttendanceRepo:
                 yield record_from_item(item)
 
     def window(self, since: datetime, until: datetime, *, workers: int = 4) -> list[AttendanceRecord]:
-        """Every record whose session starts in [since, until], in time order, read for analysis:
-        only the fields a record holds (:data:`WINDOW_FIELDS`, about half of each item's bytes), one
-        query per week slice of a month partition, ``workers`` slices at a time."""
+        """Every record whose session starts in [since, until], in time order (see :meth:`window_items`)."""
+        return [record_from_item(i) for i in self.window_items(since, until, workers=workers)]
 
-        def read(part: tuple[str, str, str]) -> list[AttendanceRecord]:
+    def window_items(self, since: datetime, until: datetime, *, workers: int = 4) -> list[dict[str, Any]]:
+        """The items of every record whose session starts in [since, until], in time order, read for
+        analysis: only the fields a record holds (:data:`WINDOW_FIELDS`, about half of each item's
+        bytes), one query per week slice of a month partition, ``workers`` slices at a time."""
+
+        def read(part: tuple[str, str, str]) -> list[dict[str, Any]]:
             m, lo, hi = part
-            items = self.records.query(
-                self.records.key("ATT", m), index="gsi2", sk_between=(lo, hi), attributes=WINDOW_FIELDS
+            return list(
+                self.records.query(
+                    self.records.key("ATT", m), index="gsi2", sk_between=(lo, hi), attributes=WINDOW_FIELDS
+                )
             )
-            return [record_from_item(i) for i in items]
 
         parts = week_slices(since, until)
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(parts)))) as pool:
-            return [r for chunk in pool.map(read, parts) for r in chunk]
+            return [i for chunk in pool.map(read, parts) for i in chunk]
+
+    def changed_items(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
+        """The items of the records last written in [since, until] (the writers' clocks), from the
+        change index: one query per day. An item written again later is not among them (its
+        entry moved to the later day); a deleted one is gone."""
+        lo = iso(since)
+        out: list[dict[str, Any]] = []
+        day = utc(since).date()
+        while day <= utc(until).date():
+            out += self.records.query(
+                self.records.key("ATTCHG", day.isoformat()),
+                index="gsi3",
+                sk_between=(lo, iso(until) + "~"),
+                attributes=WINDOW_FIELDS,
+            )
+            day += timedelta(days=1)
+        return out
 
     def delete_student(self, student_id: str) -> int:
         """Erase every attendance record of a student; returns how many."""

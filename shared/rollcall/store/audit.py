@@ -19,6 +19,8 @@ from rollcall.records import iso
 from rollcall.store.attendance import months_between
 from rollcall.store.records import OrgRecords
 
+STUDENT_ERASED = "student.erased"  # subject student:<id>; the anomaly scan's window cache reads it
+
 
 @dataclass(frozen=True, slots=True)
 class AuditEntry:

@@ -27,7 +27,7 @@ from rollcall.store import clients
 from rollcall.store.errors import CONDITION_FAILED, error_code, translate, translated
 
 KEY_ATTRIBUTES = ("pk", "gsi1pk", "gsi2pk")
-INDEXES = {"gsi1": ("gsi1pk", "gsi1sk"), "gsi2": ("gsi2pk", "gsi2sk")}
+INDEXES = {"gsi1": ("gsi1pk", "gsi1sk"), "gsi2": ("gsi2pk", "gsi2sk"), "gsi3": ("gsi3pk", "gsi3sk")}
 TTL_ATTRIBUTE = "expires_at"
 DIRECTORY_PK = "ORGS"
 

@@ -157,6 +157,38 @@ def test_answers_keep_paging_projections_binary_and_sets(dynamodb: Any) -> None:
     assert (got["photo"], got["n"]) == ({"B": bytes([3, 255])}, {"N": "1.5"})
 
 
+@pytest.mark.parametrize("forward", [True, False])
+def test_pages_of_a_key_range_follow_one_another_through_equal_index_sort_keys(
+    dynamodb: Any, forward: bool
+) -> None:
+    # Items of partition g whose index sort keys repeat (three items share "k1", two "k2")
+    keys = {("a", "1"): "k0", ("b", "1"): "k1", ("c", "1"): "k1", ("d", "1"): "k1", ("e", "1"): "k2"}
+    keys |= {("f", "1"): "k2", ("g", "1"): "k3", ("h", "1"): "k9"}
+    for (pk, sk), gsk in keys.items():
+        dynamodb.put_item(
+            TableName=TABLE, Item={"pk": {"S": pk}, "sk": {"S": sk}, "gpk": {"S": "g"}, "gsk": {"S": gsk}}
+        )
+    request = {
+        "TableName": TABLE,
+        "IndexName": "gsi",
+        "KeyConditionExpression": "gpk = :g AND gsk BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": {":g": {"S": "g"}, ":lo": {"S": "k1"}, ":hi": {"S": "k3"}},
+        "ScanIndexForward": forward,
+        "Limit": 2,
+    }
+    pages, start = [], None
+    for _ in range(10):
+        page = dynamodb.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        pages.append([i["pk"]["S"] for i in page["Items"]])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    seen = [pk for page in pages for pk in page]
+    expected = sorted((k for k, g in keys.items() if "k1" <= g <= "k3"), key=lambda k: (keys[k], k))
+    assert sorted(seen) == sorted(pk for pk, _ in expected) and len(seen) == len(set(seen))
+    assert [keys[(pk, "1")] for pk in seen] == sorted((keys[(pk, "1")] for pk in seen), reverse=not forward)
+
+
 KEY_CONDITIONS = [
     ("sk = :a", {":a": "b2"}),
     ("sk < :a", {":a": "b2"}),

@@ -41,7 +41,10 @@ def test_every_table_has_its_keys_indexes_ttl_recovery_and_encryption(
         )
         assert pitr == ("ENABLED" if wanted else "DISABLED"), logical_id
     records = dynamodb.describe_table(TableName=physical.refs["RecordsTable"])["Table"]
-    assert sorted(i["IndexName"] for i in records["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2"]
+    assert sorted(i["IndexName"] for i in records["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2", "gsi3"]
+    (changes,) = [i for i in records["GlobalSecondaryIndexes"] if i["IndexName"] == "gsi3"]
+    assert changes["Projection"]["ProjectionType"] == "INCLUDE"
+    assert "starts_at" in changes["Projection"]["NonKeyAttributes"]
     assert dynamodb.describe_time_to_live(TableName="rollcall-local-records")["TimeToLiveDescription"] == {
         "TimeToLiveStatus": "ENABLED",
         "AttributeName": "expires_at",
@@ -52,12 +55,12 @@ def _index_keys(indexes: list[dict[str, Any]] | None) -> dict[str, Any]:
     return {index["IndexName"]: index["KeySchema"] for index in indexes or []}
 
 
-def test_every_bucket_is_encrypted_and_private_models_versioned_photos_expired(
+def test_every_bucket_is_encrypted_and_private_models_versioned_photos_and_windows_expired(
     template: Template, aws: Aws, physical: Physical
 ) -> None:
     s3 = aws.client("s3")
     buckets = template.resources_of(BUCKET)
-    assert set(buckets) == {"ModelBucket", "PhotoBucket"}
+    assert set(buckets) == {"ModelBucket", "PhotoBucket", "ScanCacheBucket"}
     assert physical.refs["ModelBucket"] == "rollcall-local-models-123456789012-us-east-1"
     for logical_id in buckets:
         name = physical.refs[logical_id]
@@ -77,6 +80,11 @@ def test_every_bucket_is_encrypted_and_private_models_versioned_photos_expired(
     assert "Status" not in s3.get_bucket_versioning(Bucket=photos)
     (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=photos)["Rules"]
     assert (rule["ID"], rule["Status"], rule["Expiration"]) == ("expire-kept-photos", "Enabled", {"Days": 30})
+    # The scan's cached windows: no old versions (an erased student's rows must really go), expired
+    windows = physical.refs["ScanCacheBucket"]
+    assert "Status" not in s3.get_bucket_versioning(Bucket=windows)
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=windows)["Rules"]
+    assert (rule["ID"], rule["Expiration"]) == ("expire-scan-windows", {"Days": 3})
 
 
 def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(
