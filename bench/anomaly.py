@@ -241,8 +241,9 @@ def _emulator(section: Section, settings: AnomalyScanSettings) -> None:
         start = time.perf_counter()
         full = scan(records, history.now, scan_settings, wiring)
         full_s = time.perf_counter() - start
-        # A day of marking between the two scans: the last day's records written again
-        day = [r for r in history.records if r.starts_at >= history.now - timedelta(days=1)]
+        # A day of marking between the two scans: the last school day's records written again
+        last = max(r.starts_at.date() for r in history.records)
+        day = [r for r in history.records if r.starts_at.date() == last]
         AttendanceRepo(records).write_many(day, mode="replace")
         start = time.perf_counter()
         cached = scan(records, history.now + timedelta(hours=6), scan_settings, wiring)
@@ -314,7 +315,8 @@ def _serve(port: int, history: SyntheticHistory, ready: Queue[Any]) -> None:
     records = OrgRecords(history.org, table, client=aws.client("dynamodb"))
     backend = dynamodb_backends[EMULATOR_ACCOUNT]["us-east-1"]
     for r in history.records:
-        backend.put_item(table, to_item(record_to_item(records, r)))
+        # written when its session ended, as marking writes it (the change index files it then)
+        backend.put_item(table, to_item(record_to_item(records, r, changed_at=r.ends_at)))
     store_history(records, _without_attendance(history))
     ready.put((table, physical.refs["AlertQueue"], physical.refs["ScanCacheBucket"]))
     while True:
