@@ -10,7 +10,8 @@ things, in this process:
    compares the sort key with strings (=, <, <=, >, >=, BETWEEN, begins_with), only at those
    whose sort key satisfies it, as DynamoDB reads only the items of the key range; a page after
    the first (``ExclusiveStartKey``) starts at the previous page's last sort key, so paging through
-   a partition costs its size once, not once per page:
+   a partition costs its size once, not once per page; and moto is given only the candidates that
+   more than fill the page (it sorts and walks every candidate it is given, for each page):
 
 - table (and local index) queries: the items of the hash key, which moto keeps in a dict;
 - global index queries: the items whose index hash attribute has the queried value, from a map
@@ -84,12 +85,10 @@ def install() -> None:
             if candidates is not None:
                 conditions = bound.get("range_key_conditions")
                 candidates = _in_range(candidates, conditions)
-                candidates = _after_start(
-                    candidates,
-                    conditions,
-                    bound.get("exclusive_start_key"),
-                    bound.get("scan_index_forward", True),
-                )
+                forward = bound.get("scan_index_forward", True) is not False
+                candidates = _after_start(candidates, conditions, bound.get("exclusive_start_key"), forward)
+                if not bound.get("filter_expression"):
+                    candidates = _one_page(candidates, conditions, forward, bound.get("limit"))
             if candidates is None:
                 return original_query(self, *args, **kwargs)
             _local.candidates = (self, candidates)
@@ -296,3 +295,28 @@ def _after_start(candidates: list[Any], conditions: Any, start: Any, forward: An
         if (attribute.value >= key) if forward else (attribute.value <= key):
             kept.append(item)
     return kept
+
+
+def _one_page(candidates: list[Any], conditions: Any, forward: bool, limit: Any) -> list[Any]:
+    """The first candidates in the query's order that more than fill one page (by size, or by
+    ``Limit``), with every item tied on the sort key with the last: moto's page ends inside them,
+    and moto orders ties itself. All candidates when they do not fill a page, or when the sort key
+    is not a string on every candidate."""
+    if not conditions:
+        return candidates
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT
+
+    name = conditions[-1][0]
+    values = [getattr(item.attrs.get(name), "value", None) for item in candidates]
+    if not all(isinstance(v, str) for v in values):
+        return candidates
+    ordered = sorted(range(len(candidates)), key=lambda i: str(values[i]), reverse=not forward)
+    out: list[int] = []
+    size = 0
+    for i in ordered:
+        full = size > RESULT_SIZE_LIMIT or (isinstance(limit, int) and len(out) > limit)
+        if full and values[i] != values[out[-1]]:
+            return [candidates[j] for j in out]
+        out.append(i)
+        size += candidates[i].size()
+    return candidates

@@ -54,3 +54,26 @@ def reset() -> None:
     """Forget every client (tests that change the endpoint between cases)."""
     with _lock:
         _clients.clear()
+
+
+class Client:
+    """A store's ``client`` attribute: the client its constructor was given (tests pass one bound to
+    their own emulator), else this module's shared client of ``service``, made on first use."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.slot = f"_{service}_client"
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_{name}"
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        found = obj.__dict__.get(self.slot)
+        if found is None:
+            found = obj.__dict__[self.slot] = client(self.service)
+        return found
+
+    def __set__(self, obj: object, value: Any) -> None:
+        obj.__dict__[self.slot] = value

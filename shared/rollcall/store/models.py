@@ -310,13 +310,9 @@ class ArtifactStore:
 
     def __init__(self, bucket: str, *, client: Any = None) -> None:
         self.bucket = bucket
-        self._client = client
+        self.client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = clients.client("s3")
-        return self._client
+    client = clients.Client("s3")
 
     @staticmethod
     def key(prefix: str, name: str) -> str:

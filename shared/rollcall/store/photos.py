@@ -36,13 +36,9 @@ class PhotoStore:
         self.org = check_id(org, "organisation")
         self.bucket = bucket
         self.keep = keep
-        self._client = client
+        self.client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = clients.client("s3")
-        return self._client
+    client = clients.Client("s3")
 
     def _prefix(self, kind: str, owner: str) -> str:
         return f"{kind}/{self.org}/{check_id(owner)}/"

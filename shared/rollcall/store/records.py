@@ -130,13 +130,9 @@ class OrgRecords:
         self.org = check_id(org, "organisation")
         self.table = table
         self.prefix = f"ORG#{org}#"
-        self._client = client
+        self.client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = clients.client("dynamodb")
-        return self._client
+    client = clients.Client("dynamodb")
 
     # keys
 
@@ -351,13 +347,9 @@ class OrgDirectory:
 
     def __init__(self, table: str, *, client: Any = None) -> None:
         self.table = table
-        self._client = client
+        self.client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = clients.client("dynamodb")
-        return self._client
+    client = clients.Client("dynamodb")
 
     def register(self, org: str) -> None:
         check_id(org, "organisation")

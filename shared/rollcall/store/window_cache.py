@@ -51,13 +51,9 @@ class WindowCache:
     def __init__(self, org: str, bucket: str, *, client: Any = None) -> None:
         self.org = check_id(org, "org")
         self.bucket = bucket
-        self._client = client
+        self.client = client
 
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = clients.client("s3")
-        return self._client
+    client = clients.Client("s3")
 
     @property
     def key(self) -> str:

@@ -189,6 +189,40 @@ def test_pages_of_a_key_range_follow_one_another_through_equal_index_sort_keys(
     assert [keys[(pk, "1")] for pk in seen] == sorted((keys[(pk, "1")] for pk in seen), reverse=not forward)
 
 
+@pytest.mark.parametrize("forward", [True, False])
+def test_pages_cut_by_size_hold_every_item_of_the_range_once_in_order(dynamodb: Any, forward: bool) -> None:
+    # 300 items of about 8 KB in one index partition (2.4 MB: three pages of 1 MB), sort keys repeating
+    blob = {"S": "x" * 8000}
+    for i in range(300):
+        put(dynamodb, f"big{i:03d}", "1", blob=blob)
+        dynamodb.update_item(
+            TableName=TABLE,
+            Key={"pk": {"S": f"big{i:03d}"}, "sk": {"S": "1"}},
+            UpdateExpression="SET gpk = :g, gsk = :s",
+            ExpressionAttributeValues={":g": {"S": "big"}, ":s": {"S": f"k{i // 3:03d}"}},
+        )
+    request = {
+        "TableName": TABLE,
+        "IndexName": "gsi",
+        "KeyConditionExpression": "gpk = :g AND gsk BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": {":g": {"S": "big"}, ":lo": {"S": "k010"}, ":hi": {"S": "k089"}},
+        "ScanIndexForward": forward,
+        "ProjectionExpression": "pk, gsk",
+    }
+    pages, start = [], None
+    for _ in range(10):
+        page = dynamodb.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        pages.append([(i["gsk"]["S"], i["pk"]["S"]) for i in page["Items"]])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    seen = [item for page in pages for item in page]
+    assert len(pages) >= 2
+    expected = sorted(((f"k{i // 3:03d}", f"big{i:03d}") for i in range(30, 270)), reverse=not forward)
+    assert sorted(seen) == sorted(expected) and len(seen) == len(set(seen))
+    assert [g for g, _ in seen] == [g for g, _ in expected]
+
+
 KEY_CONDITIONS = [
     ("sk = :a", {":a": "b2"}),
     ("sk < :a", {":a": "b2"}),
