@@ -44,7 +44,7 @@ def run(report: Report) -> None:
     section = report.section(
         "Anomaly scan (anomaly-scan)",
         "the injected ground truth (every anomaly type); a clean organisation of the same size; for the "
-        "store read, AttendanceRepo.between (every attribute, one query after another)",
+        "scheduled scan, the same scan reading the whole window (no cache)",
     )
     settings = _settings()
     injected = _generate(anomalies=True)
