@@ -157,6 +157,32 @@ def test_answers_keep_paging_projections_binary_and_sets(dynamodb: Any) -> None:
     assert (got["photo"], got["n"]) == ({"B": bytes([3, 255])}, {"N": "1.5"})
 
 
+def index_pages(
+    client: Any, partition: str, between: tuple[str, str], forward: bool, **kwargs: Any
+) -> list[list[tuple[str, str]]]:
+    """Every page of a key-range query of the index, as (pk, gsk) pairs (at most 10 pages)."""
+    request = {
+        "TableName": TABLE,
+        "IndexName": "gsi",
+        "KeyConditionExpression": "gpk = :g AND gsk BETWEEN :lo AND :hi",
+        "ExpressionAttributeValues": {
+            ":g": {"S": partition},
+            ":lo": {"S": between[0]},
+            ":hi": {"S": between[1]},
+        },
+        "ScanIndexForward": forward,
+        **kwargs,
+    }
+    pages, start = [], None
+    for _ in range(10):
+        page = client.query(**request, **({"ExclusiveStartKey": start} if start else {}))
+        pages.append([(i["pk"]["S"], i["gsk"]["S"]) for i in page["Items"]])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            break
+    return pages
+
+
 @pytest.mark.parametrize("forward", [True, False])
 def test_pages_of_a_key_range_follow_one_another_through_equal_index_sort_keys(
     dynamodb: Any, forward: bool
@@ -168,22 +194,8 @@ def test_pages_of_a_key_range_follow_one_another_through_equal_index_sort_keys(
         dynamodb.put_item(
             TableName=TABLE, Item={"pk": {"S": pk}, "sk": {"S": sk}, "gpk": {"S": "g"}, "gsk": {"S": gsk}}
         )
-    request = {
-        "TableName": TABLE,
-        "IndexName": "gsi",
-        "KeyConditionExpression": "gpk = :g AND gsk BETWEEN :lo AND :hi",
-        "ExpressionAttributeValues": {":g": {"S": "g"}, ":lo": {"S": "k1"}, ":hi": {"S": "k3"}},
-        "ScanIndexForward": forward,
-        "Limit": 2,
-    }
-    pages, start = [], None
-    for _ in range(10):
-        page = dynamodb.query(**request, **({"ExclusiveStartKey": start} if start else {}))
-        pages.append([i["pk"]["S"] for i in page["Items"]])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            break
-    seen = [pk for page in pages for pk in page]
+    pages = index_pages(dynamodb, "g", ("k1", "k3"), forward, Limit=2)
+    seen = [pk for page in pages for pk, _ in page]
     expected = sorted((k for k, g in keys.items() if "k1" <= g <= "k3"), key=lambda k: (keys[k], k))
     assert sorted(seen) == sorted(pk for pk, _ in expected) and len(seen) == len(set(seen))
     assert [keys[(pk, "1")] for pk in seen] == sorted((keys[(pk, "1")] for pk in seen), reverse=not forward)
@@ -201,22 +213,8 @@ def test_pages_cut_by_size_hold_every_item_of_the_range_once_in_order(dynamodb: 
             UpdateExpression="SET gpk = :g, gsk = :s",
             ExpressionAttributeValues={":g": {"S": "big"}, ":s": {"S": f"k{i // 3:03d}"}},
         )
-    request = {
-        "TableName": TABLE,
-        "IndexName": "gsi",
-        "KeyConditionExpression": "gpk = :g AND gsk BETWEEN :lo AND :hi",
-        "ExpressionAttributeValues": {":g": {"S": "big"}, ":lo": {"S": "k010"}, ":hi": {"S": "k089"}},
-        "ScanIndexForward": forward,
-        "ProjectionExpression": "pk, gsk",
-    }
-    pages, start = [], None
-    for _ in range(10):
-        page = dynamodb.query(**request, **({"ExclusiveStartKey": start} if start else {}))
-        pages.append([(i["gsk"]["S"], i["pk"]["S"]) for i in page["Items"]])
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            break
-    seen = [item for page in pages for item in page]
+    pages = index_pages(dynamodb, "big", ("k010", "k089"), forward, ProjectionExpression="pk, gsk")
+    seen = [(gsk, pk) for page in pages for pk, gsk in page]
     assert len(pages) >= 2
     expected = sorted(((f"k{i // 3:03d}", f"big{i:03d}") for i in range(30, 270)), reverse=not forward)
     assert sorted(seen) == sorted(expected) and len(seen) == len(set(seen))
