@@ -89,15 +89,10 @@ def correct(
     before = attendance.get(session_id, student_id)
     if before is None and student_id not in RosterRepo(records).members(session.class_id):
         raise NotFound(f"student {student_id} is not in class {session.class_id}", code="STUDENT_NOT_FOUND")
-    corrected = AttendanceRecord(
-        student_id=student_id,
-        session_id=session.session_id,
-        class_id=session.class_id,
-        starts_at=session.starts_at,
-        ends_at=session.ends_at,
-        status=status,
+    corrected = session.record(
+        student_id,
+        status,
         arrived_at=before.arrived_at if before else None,
-        location=session.location,
         source=Source.CORRECTION,
         distance=before.distance if before else None,
         photo_hash=before.photo_hash if before else None,

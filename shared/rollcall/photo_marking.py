@@ -189,15 +189,10 @@ def _record_of(
     analysis: GroupAnalysis,
     source: Source = Source.FACE,
 ) -> AttendanceRecord:
-    return AttendanceRecord(
-        student_id=student_id,
-        session_id=session.session_id,
-        class_id=session.class_id,
-        starts_at=session.starts_at,
-        ends_at=session.ends_at,
-        status=status,
+    return session.record(
+        student_id,
+        status,
         arrived_at=arrived,
-        location=session.location,
         source=source,
         distance=distance,
         photo_hash=analysis.photo_hash if source is Source.FACE else None,

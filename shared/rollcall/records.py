@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -47,6 +48,20 @@ class Session:
     starts_at: datetime
     ends_at: datetime
     location: str | None = None
+
+    def record(self, student_id: str, status: Status, **fields: Any) -> AttendanceRecord:
+        """A student's record of this session (the session's class, times and place); ``fields``
+        are the record's other fields (arrival, source, marking)."""
+        return AttendanceRecord(
+            student_id=student_id,
+            session_id=self.session_id,
+            class_id=self.class_id,
+            starts_at=self.starts_at,
+            ends_at=self.ends_at,
+            status=status,
+            location=self.location,
+            **fields,
+        )
 
 
 @dataclass(frozen=True, slots=True)

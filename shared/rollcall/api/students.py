@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
-from rollcall.api.deps import now, photos_of, records_of
+from rollcall.api.deps import now, photos_of, records_of, settings_of
 from rollcall.api.models import Id, timestamp
 from rollcall.http import AdminOnly, AnyUser, Staff, ensure_self_or_staff
 from rollcall.records import Student
+from rollcall.settings import EncodeFaceSettings
 from rollcall.store.roster import RosterRepo
 from rollcall.store.window_cache import WindowCache
 from rollcall.students import create_student, erase_student, face_count
@@ -69,7 +70,7 @@ def get_student(student_id: Id, request: Request, who: AnyUser) -> StudentOut:
     "/{student_id}", summary="Erase a student: faces, attendance, predictions, kept photos, mentions (admin)"
 )
 def delete_student(student_id: Id, request: Request, who: AdminOnly) -> ErasureOut:
-    bucket = getattr(request.app.state.settings, "scan_cache_bucket", None)  # EncodeFaceSettings
+    bucket = settings_of(request, EncodeFaceSettings).scan_cache_bucket
     erased = erase_student(
         records_of(request, who),
         who,

@@ -295,15 +295,10 @@ def to_records(
         else:
             status = Status.PRESENT
         out.append(
-            AttendanceRecord(
-                student_id=student_ids[draws.student[i]],
-                session_id=session.session_id,
-                class_id=session.class_id,
-                starts_at=session.starts_at,
-                ends_at=session.ends_at,
-                status=status,
+            session.record(
+                student_ids[draws.student[i]],
+                status,
                 arrived_at=session.starts_at + timedelta(minutes=arrival) if known else None,
-                location=session.location,
                 source=draws.source[i],
                 marked_at=draws.marked_at[i],
             )
