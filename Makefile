@@ -13,7 +13,8 @@ PY := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.txt shared/requirements.txt layers/*/requirements.txt | cksum | cut -d' ' -f1)
 BUILT := .aws-sam/build/template.yaml
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
-export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)/local
+# testkit/ (synthetic worlds, seeding) is at the top: on the path of tests, bench and local commands only.
+export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)/local:$(CURDIR)
 export SAM_CLI_TELEMETRY := 0
 export SAM_CLI_CONTEXT_SETTINGS_MANAGER_NO_WARN := 1
 

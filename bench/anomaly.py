@@ -1,7 +1,7 @@
 """Anomaly scan: recall on injected anomalies, false alarms on a clean organisation, scan speed.
 
 Quality: two fresh synthetic organisations of 1,000 students × 16 weeks (seeds no test uses), one
-with every kind of anomaly injected (``rollcall.ml.synthetic``), one clean, each with an attendance
+with every kind of anomaly injected (``testkit.synthetic``), one clean, each with an attendance
 model trained on its records up to two weeks before the scan (the registry's active model, as the
 weekly retrain leaves it). An injected anomaly is found when a finding has its type and subject.
 A finding on the clean organisation is a false alarm, whatever its cause (a clean organisation
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
     from multiprocessing import Queue
 
     from rollcall.anomaly.detect import Detection
-    from rollcall.ml.synthetic import SyntheticHistory
-    from rollcall.settings import AnomalyScanSettings
+    from rollcall.platform.settings import AnomalyScanSettings
+    from testkit.synthetic import SyntheticHistory
 
 SEED, STUDENTS, WEEKS = 5150, 1000, 16
 TARGET_SECONDS = 30.0
@@ -38,7 +38,7 @@ DECODE_SAMPLE = 20_000
 
 
 def run(report: Report) -> None:
-    from rollcall.observability import logger
+    from rollcall.platform.observability import logger
 
     logger.setLevel("WARNING")
     section = report.section(
@@ -72,7 +72,7 @@ def run(report: Report) -> None:
 def _settings() -> AnomalyScanSettings:
     from pydantic import SecretStr
 
-    from rollcall.settings import AnomalyScanSettings
+    from rollcall.platform.settings import AnomalyScanSettings
 
     return AnomalyScanSettings(
         stage="bench",
@@ -87,7 +87,7 @@ def _settings() -> AnomalyScanSettings:
 
 
 def _generate(*, anomalies: bool) -> SyntheticHistory:
-    from rollcall.ml import synthetic
+    from testkit import synthetic
 
     name = "bench-anomalies" if anomalies else "bench-clean"
     return synthetic.generate(name, STUDENTS, WEEKS, SEED + (0 if anomalies else 1), anomalies=anomalies)
@@ -174,7 +174,7 @@ def _decoding(section: Section, history: SyntheticHistory) -> None:
     import botocore.session
 
     from rollcall.store.attendance import WINDOW_FIELDS, record_from_item, record_to_item
-    from rollcall.store.records import OrgRecords, from_item, to_item
+    from rollcall.store.table import OrgRecords, from_item, to_item
 
     records = OrgRecords("bench", "unused", client=object())
     items = [
@@ -214,13 +214,13 @@ def _emulator(section: Section, settings: AnomalyScanSettings) -> None:
     then six hours later with the window cache and a day of records written in between."""
     from multiprocessing import get_context
 
-    from rollcall.alerts import send_alert
-    from rollcall.ml import synthetic
-    from rollcall.scanning import ScanWiring, scan
+    from rollcall.services.alerts import send_alert
+    from rollcall.services.scanning import ScanWiring, scan
     from rollcall.store.attendance import AttendanceRepo
-    from rollcall.store.records import OrgRecords
+    from rollcall.store.table import OrgRecords
     from rollcall.store.window_cache import WindowCache
     from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws
+    from testkit import synthetic
 
     history = synthetic.generate("bench-emulator", STUDENTS, WEEKS, SEED + 2)
     context = get_context("fork")
@@ -298,13 +298,13 @@ def _serve(port: int, history: SyntheticHistory, ready: Queue[Any]) -> None:
     through the real repositories."""
     from moto.dynamodb.models import dynamodb_backends
 
-    from rollcall.seeding import store_history
     from rollcall.store.attendance import record_to_item
-    from rollcall.store.records import OrgRecords, to_item
+    from rollcall.store.table import OrgRecords, to_item
     from rollcall_local.config import LocalConfig
     from rollcall_local.emulator import EMULATOR_ACCOUNT, EMULATOR_CREDENTIALS, Aws, Emulator
     from rollcall_local.provision import provision
     from rollcall_local.session import load_template
+    from testkit.seeding import store_history
 
     emulator = Emulator(port)
     emulator.start()

@@ -362,10 +362,10 @@ def _seed_class(api: Any, students: Students) -> None:
     embeddings stored as enrolment stores them (seeded through rollcall.store: no photos exist)."""
     from datetime import UTC, datetime
 
-    from rollcall.records import Student
+    from rollcall.domain import Student
     from rollcall.store.faces import FaceRepo
-    from rollcall.store.records import OrgRecords
     from rollcall.store.roster import RosterRepo
+    from rollcall.store.table import OrgRecords
 
     session = api.session
     records = OrgRecords(

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rollcall.face.detect import Box
-from rollcall.settings import FaceSettings
+from rollcall.platform.settings import FaceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("ROLLCALL_FACES_DIR", ROOT.parent / "shared" / "data" / "faces"))

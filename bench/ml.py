@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from rollcall.ml.model import AttendanceModel
-    from rollcall.ml.synthetic import SyntheticHistory
     from rollcall.ml.train import Dataset, TrainedModel
+    from testkit.synthetic import SyntheticHistory
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED, STUDENTS, WEEKS = 4242, 300, 16
@@ -38,9 +38,10 @@ ML_PATH = "import rollcall.ml.predictor, rollcall.ml.artifact"  # what the predi
 
 
 def run(report: Report) -> None:
-    from rollcall.ml import synthetic, train
+    from rollcall.ml import train
     from rollcall.ml.evaluate import metrics
-    from rollcall.observability import logger
+    from rollcall.platform.observability import logger
+    from testkit import synthetic
 
     logger.setLevel("WARNING")  # training logs its progress
     section = report.section(
@@ -97,7 +98,7 @@ def run(report: Report) -> None:
         f"{m['fit_records']} records, calibrated ({m['calibration']}) on the next "
         f"{m['calibration_records']}; {clf['max_iter']} trees of depth ≤ {clf['max_depth']}.",
         "The oracle knows every student's propensity and daily state; the model estimates them from at most "
-        "16 weeks of records. The docstring of rollcall.ml.synthetic says why the world is built so.",
+        "16 weeks of records. The docstring of testkit.synthetic says why the world is built so.",
     ]
     _speed(section, org, _stored(trained), data)
     _training(section)
@@ -136,8 +137,9 @@ def _baselineRow(data: Dataset, oracle_auc: float) -> Row:
 
 
 def _anomalousRow() -> Row:
-    from rollcall.ml import synthetic, train
+    from rollcall.ml import train
     from rollcall.ml.evaluate import metrics
+    from testkit import synthetic
 
     org = synthetic.generate("bench-anomalous", STUDENTS, WEEKS, SEED, anomalies=True)
     data = train.build_dataset(org.records)
@@ -245,7 +247,8 @@ def _speed(section: Section, org: SyntheticHistory, model: AttendanceModel, data
 def _training(section: Section) -> None:
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    from rollcall.ml import synthetic, train
+    from rollcall.ml import train
+    from testkit import synthetic
 
     org = synthetic.generate("bench-big", BIG_STUDENTS, WEEKS, SEED + 1, anomalies=False)
     start = time.perf_counter()
@@ -270,7 +273,7 @@ def _training(section: Section) -> None:
 
 
 def _imports(section: Section) -> None:
-    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'local'}"}
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'local'}:{ROOT}"}
     ours = _fresh_import(f"{ML_PATH}, numpy", env)
     reference = _fresh_import("import sklearn.ensemble, joblib", env)
     section.rows.append(
@@ -357,9 +360,9 @@ def _over_http(section: Section) -> None:
 
     import boto3
 
-    from rollcall.ml import synthetic
-    from rollcall.seeding import store_history
-    from rollcall.store.records import OrgRecords
+    from rollcall.store.table import OrgRecords
+    from testkit import synthetic
+    from testkit.seeding import store_history
     from tests.e2e.conftest import LocalStack  # the stack as `make run` starts it
 
     with tempfile.TemporaryDirectory() as local:

@@ -1,10 +1,10 @@
 """anomaly-scan: scans attendance for anomalies every 6 hours and on demand; lists and reviews them."""
 
-from rollcall import scanning
 from rollcall.api import anomalies
-from rollcall.handlers import make_handler
-from rollcall.http import create_app
-from rollcall.settings import AnomalyScanSettings, load_settings
+from rollcall.platform.handlers import make_handler
+from rollcall.platform.http import create_app
+from rollcall.platform.settings import AnomalyScanSettings, load_settings
+from rollcall.services import scanning
 
 settings = load_settings(AnomalyScanSettings)
 wiring = scanning.wiring(settings)

@@ -1,9 +1,9 @@
 """encode-face: students, their enrolled faces, and searching faces by photo."""
 
 from rollcall.api import faces, students
-from rollcall.handlers import make_handler
-from rollcall.http import create_app
-from rollcall.settings import EncodeFaceSettings, load_settings
+from rollcall.platform.handlers import make_handler
+from rollcall.platform.http import create_app
+from rollcall.platform.settings import EncodeFaceSettings, load_settings
 
 settings = load_settings(EncodeFaceSettings)
 app = create_app(

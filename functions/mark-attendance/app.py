@@ -1,9 +1,9 @@
 """mark-attendance: sessions, marking attendance from classroom photos, the register, corrections."""
 
 from rollcall.api import marking, sessions
-from rollcall.handlers import make_handler
-from rollcall.http import create_app
-from rollcall.settings import MarkAttendanceSettings, load_settings
+from rollcall.platform.handlers import make_handler
+from rollcall.platform.http import create_app
+from rollcall.platform.settings import MarkAttendanceSettings, load_settings
 
 settings = load_settings(MarkAttendanceSettings)
 app = create_app("mark-attendance", routers=[sessions.router, marking.router], settings=settings)

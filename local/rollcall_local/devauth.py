@@ -2,7 +2,7 @@
 
 The secret is generated on first use into ``.local/jwt-secret`` (mode 0600, never committed) and
 given to the functions through the template's ``JwtSecret`` parameter. Tokens are issued with
-:func:`rollcall.auth.issue_token` for the template's ``JwtIssuer`` and ``JwtAudience``.
+:func:`rollcall.platform.auth.issue_token` for the template's ``JwtIssuer`` and ``JwtAudience``.
 
 An event file may hold ``{{token:<role>:<org>:<sub>}}`` in any string (typically
 ``"authorization": "Bearer {{token:teacher:demo:alice}}"``); :func:`render_event` replaces each
@@ -39,7 +39,7 @@ def jwt_secret(path: Path) -> str:
 
 def dev_token(parameters: Mapping[str, Any], secret: str, *, role: str, org: str, sub: str) -> str:
     """A token the local functions accept (issuer and audience from the template's parameters)."""
-    from rollcall.auth import issue_token
+    from rollcall.platform.auth import issue_token
 
     return issue_token(
         secret=secret,

@@ -35,7 +35,7 @@ class LocalStack:
         self.log = local_dir / "stack.log"
         self.env = {
             **{k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"},
-            "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'local'}",
+            "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'local'}:{ROOT}",
             "ROLLCALL_API_PORT": str(self.api_port),
             "ROLLCALL_EMULATOR_PORT": str(self.emulator_port),
             "ROLLCALL_LOCAL_DIR": str(local_dir),

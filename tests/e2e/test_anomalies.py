@@ -15,10 +15,10 @@ import boto3
 import httpx
 import pytest
 
-from rollcall.ml.synthetic import SyntheticHistory, generate
-from rollcall.seeding import store_history
-from rollcall.store.records import OrgRecords
+from rollcall.store.table import OrgRecords
 from rollcall_local.api import CONTROL_HEADER
+from testkit.seeding import store_history
+from testkit.synthetic import SyntheticHistory, generate
 from tests.e2e.conftest import LocalStack
 
 TABLE = "rollcall-local-records"

@@ -20,10 +20,10 @@ import boto3
 import httpx
 import pytest
 
-from rollcall.ml.synthetic import SyntheticHistory, generate
-from rollcall.records import Session
-from rollcall.seeding import store_history
-from rollcall.store.records import OrgRecords
+from rollcall.domain import Session
+from rollcall.store.table import OrgRecords
+from testkit.seeding import store_history
+from testkit.synthetic import SyntheticHistory, generate
 from tests.e2e.conftest import ROOT, LocalStack
 from tests.integration.runtime.helpers import wait_for
 

@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from jwt import PyJWKClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-from rollcall.auth import TokenVerifier, issue_token
-from rollcall.http import AdminOnly, Staff, create_app
-from rollcall.settings import FunctionSettings
+from rollcall.platform.auth import TokenVerifier, issue_token
+from rollcall.platform.http import AdminOnly, Staff, create_app
+from rollcall.platform.settings import FunctionSettings
 
 SECRET = "a-local-test-secret-of-at-least-32-characters"
 ISS, AUD = "rollcall-test", "rollcall-api"
@@ -264,8 +264,8 @@ def test_token_signed_by_another_rsa_key_with_a_known_kid_is_refused(jwks_client
 
 
 def test_settings_need_exactly_one_key_source() -> None:
-    from rollcall.errors import ConfigurationError
-    from rollcall.settings import load_settings
+    from rollcall.platform.errors import ConfigurationError
+    from rollcall.platform.settings import load_settings
 
     with pytest.MonkeyPatch.context() as mp:
         for name, value in {
@@ -285,8 +285,8 @@ def test_settings_need_exactly_one_key_source() -> None:
 
 
 def test_missing_resource_names_fail_at_start_naming_the_variable() -> None:
-    from rollcall.errors import ConfigurationError
-    from rollcall.settings import load_settings
+    from rollcall.platform.errors import ConfigurationError
+    from rollcall.platform.settings import load_settings
 
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("RECORDS_TABLE", raising=False)

@@ -1,6 +1,6 @@
 """Import an attendance CSV: make import FILE=attendance.csv ORG=demo
 
-The same import as POST /v1/attendance/import (rollcall.importing): the whole file is checked
+The same import as POST /v1/attendance/import (rollcall.services.importing): the whole file is checked
 first and bad rows are listed with their line numbers (exit 1, nothing written); importing the
 same attendance again writes nothing. Uses the running stack's emulator if one is listening,
 else starts the embedded one (and keeps its state).
@@ -24,11 +24,11 @@ def main(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from datetime import UTC, datetime
 
-    from rollcall.auth import Principal, Role
-    from rollcall.errors import RollcallError
-    from rollcall.importing import import_csv
-    from rollcall.observability import logger
-    from rollcall.store.records import OrgRecords, check_id
+    from rollcall.platform.auth import Principal, Role
+    from rollcall.platform.errors import RollcallError
+    from rollcall.platform.observability import logger
+    from rollcall.services.importing import import_csv
+    from rollcall.store.table import OrgRecords, check_id
     from rollcall_local.config import LocalConfig
     from rollcall_local.errors import LocalError
     from rollcall_local.session import Session

@@ -1,7 +1,7 @@
 """Store a synthetic attendance history: make seed ORG=demo STUDENTS=300 WEEKS=16 SEED=7
 
 The history ends where this week begins (it starts on the Monday WEEKS weeks ago) and is stored
-through the same repositories the API uses (rollcall.seeding): students, class memberships,
+through the same repositories the API uses (testkit.seeding): students, class memberships,
 sessions, attendance, marking events, corrections and their audit entries. Seeding the same
 arguments again writes nothing new. A few anomalies are injected (--clean: none).
 
@@ -32,13 +32,13 @@ def main(args: argparse.Namespace) -> int:
     import time
     from datetime import UTC, datetime, timedelta
 
-    from rollcall.ml.synthetic import generate
-    from rollcall.observability import logger
-    from rollcall.seeding import store_history
-    from rollcall.store.records import OrgRecords, check_id
+    from rollcall.platform.observability import logger
+    from rollcall.store.table import OrgRecords, check_id
     from rollcall_local.config import LocalConfig
     from rollcall_local.errors import LocalError
     from rollcall_local.session import Session
+    from testkit.seeding import store_history
+    from testkit.synthetic import generate
 
     logger.setLevel("WARNING")
     try:

@@ -1,9 +1,9 @@
 """Anomaly detection over one organisation's attendance, markings, corrections and model.
 
 The detectors are pure functions of :class:`~rollcall.anomaly.inputs.ScanInputs` (gathered by
-``rollcall.scanning`` from the store) and the thresholds of
-:class:`~rollcall.settings.AnomalyScanSettings` (``ANOMALY_*``); :func:`rollcall.anomaly.detect.detect`
-runs them all. The rules with their defaults (each module says more):
+``rollcall.services.scanning`` from the store) and the thresholds of
+:class:`~rollcall.platform.settings.AnomalyScanSettings` (``ANOMALY_*``);
+:func:`rollcall.anomaly.detect.detect` runs them all. The rules with their defaults (each module says more):
 
 - ``attendance_drop`` (student): the last 14 days against the student's own history, z ≥ 2.5 and
   at least 30 points lower. Medium; high at most 50 %; critical at most 20 %.

@@ -27,7 +27,7 @@ from rollcall.anomaly.findings import (
     rounded,
 )
 from rollcall.anomaly.inputs import Context
-from rollcall.records import iso
+from rollcall.domain import iso
 
 if TYPE_CHECKING:
     import numpy as np

@@ -19,7 +19,7 @@ from rollcall.anomaly.findings import Finding, merge
 from rollcall.anomaly.health import matching_health
 from rollcall.anomaly.inputs import Context, ScanInputs, Skip
 from rollcall.anomaly.proxy import double_matches, overlapping_sessions, repeated_corrections
-from rollcall.settings import AnomalyScanSettings
+from rollcall.platform.settings import AnomalyScanSettings
 
 Detector = Callable[[Context], list[Finding]]
 

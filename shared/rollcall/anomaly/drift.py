@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from rollcall.anomaly.findings import MODEL_DRIFT, Finding, at_least, pct, rounded
 from rollcall.anomaly.inputs import Context, Skip
-from rollcall.records import iso
+from rollcall.domain import iso
 
 GROWING = frozenset({"n_prior", "term_week"})
 HIGH_PSI = 0.5

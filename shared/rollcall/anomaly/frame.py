@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from rollcall.records import AttendanceRecord, Source, Status
+from rollcall.domain import AttendanceRecord, Source, Status
 
 if TYPE_CHECKING:
     import numpy as np

@@ -23,7 +23,7 @@ from typing import Any
 
 from rollcall.anomaly.findings import MATCHING_HEALTH, Finding, at_least, event_finding, pct, rounded
 from rollcall.anomaly.inputs import Context
-from rollcall.records import iso
+from rollcall.domain import iso
 
 WORST_CLASSES = 3
 MIN_CLASS_FACES = 10

@@ -1,7 +1,7 @@
 """What the detectors read: one organisation's recent data, gathered once per scan.
 
 - ``records``: attendance records of sessions starting in the history window (see :func:`windows`).
-- ``marking_events``: one dict per photo, as ``rollcall.store.markings.MarkingRepo.between`` yields
+- ``marking_events``: one dict per photo, as ``rollcall.store.photo_events.MarkingRepo.between`` yields
   them: ``session_id``, ``class_id``, ``photo_hash``, ``marked_at_time`` (datetime), ``counts``
   {faces, present, uncertain, unknown} and ``faces`` (per face: ``student_id``, ``status``,
   ``distance``, ``within_confident``).
@@ -20,14 +20,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rollcall.anomaly.frame import Frame, epoch
-from rollcall.records import AttendanceRecord
+from rollcall.domain import AttendanceRecord
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from rollcall.ml.synthetic import SyntheticHistory
-    from rollcall.settings import AnomalyScanSettings
+    from rollcall.platform.settings import AnomalyScanSettings
     from rollcall.store.audit import AuditEntry
+    from testkit.synthetic import SyntheticHistory
 
 CORRECTED = "attendance.corrected"
 
@@ -67,7 +67,7 @@ class Correction:
 
 def correction_of(entry: AuditEntry) -> Correction | None:
     """The correction an audit entry records, or None for any other entry."""
-    from rollcall.records import parse_time
+    from rollcall.domain import parse_time
 
     kind, _, rest = entry.subject.partition(":")
     session_id, _, student_id = rest.partition(":")
@@ -136,7 +136,7 @@ class Skip(Exception):
 
 def from_history(history: SyntheticHistory, model: ActiveModel | None = None) -> ScanInputs:
     """The inputs a scan at ``history.now`` reads once ``history`` is stored (tests, benchmarks)."""
-    from rollcall.records import Source
+    from rollcall.domain import Source
 
     events = [
         {

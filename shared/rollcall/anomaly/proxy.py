@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from rollcall.anomaly.attendance import stamp
 from rollcall.anomaly.findings import PROXY_ATTENDANCE, Finding, at_least, event_finding
 from rollcall.anomaly.inputs import Context
-from rollcall.records import iso
+from rollcall.domain import iso
 
 FACE_BASED = frozenset({"roster", "face"})  # an absence written by photo marking
 ATTENDED = frozenset({"present", "late"})

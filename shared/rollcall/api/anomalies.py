@@ -2,7 +2,7 @@
 
 Staff only (admin, teacher). Every route reads and writes through the caller's organisation's
 store view, so an organisation never sees, nor reviews, another's anomalies (another's id is a
-404 ANOMALY_NOT_FOUND). The app's ``state.scan_wiring`` (``rollcall.scanning.ScanWiring``) says
+404 ANOMALY_NOT_FOUND). The app's ``state.scan_wiring`` (``rollcall.services.scanning.ScanWiring``) says
 where alerts go and where the active model comes from.
 """
 
@@ -15,11 +15,11 @@ from pydantic import BaseModel, Field
 
 from rollcall.anomaly.findings import AnomalyType, Severity
 from rollcall.api.deps import now, records_of, settings_of
-from rollcall.api.models import Id
-from rollcall.http import Staff
-from rollcall.records import iso
-from rollcall.scanning import ScanResult, list_anomalies, require, review, scan, summary
-from rollcall.settings import AnomalyScanSettings
+from rollcall.api.schemas import Id
+from rollcall.domain import iso
+from rollcall.platform.http import Staff
+from rollcall.platform.settings import AnomalyScanSettings
+from rollcall.services.scanning import ScanResult, list_anomalies, require, review, scan, summary
 from rollcall.store.anomalies import Anomaly, Status
 
 router = APIRouter(prefix="/v1/anomalies", tags=["anomalies"])

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 
-from rollcall.auth import Principal
-from rollcall.settings import FaceSettings, FunctionSettings
+from rollcall.platform.auth import Principal
+from rollcall.platform.settings import FaceSettings, FunctionSettings
 from rollcall.store.photos import PhotoStore
-from rollcall.store.records import OrgRecords
+from rollcall.store.table import OrgRecords
 
 
 def settings_of[S: FunctionSettings](request: Request, cls: type[S]) -> S:

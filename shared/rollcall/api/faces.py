@@ -9,12 +9,12 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
 from rollcall.api.deps import now, photos_of, records_of, settings_of
-from rollcall.api.models import Id
-from rollcall.enrolment import delete_enrolled_face, enrol_face
+from rollcall.api.schemas import Id
 from rollcall.face.quality import issues
-from rollcall.face_search import search_faces
-from rollcall.http import AnyUser, Staff, ensure_self_or_staff
-from rollcall.settings import FaceSettings
+from rollcall.platform.http import AnyUser, Staff, ensure_self_or_staff
+from rollcall.platform.settings import FaceSettings
+from rollcall.services.enrolment import delete_enrolled_face, enrol_face
+from rollcall.services.face_search import search_faces
 from rollcall.store.faces import FaceRepo, StoredFace
 from rollcall.store.roster import RosterRepo
 

@@ -7,9 +7,9 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from rollcall.api.deps import now, records_of
-from rollcall.errors import UnsupportedMedia
-from rollcall.http import Staff
-from rollcall.importing import import_csv
+from rollcall.platform.errors import UnsupportedMedia
+from rollcall.platform.http import Staff
+from rollcall.services.importing import import_csv
 
 router = APIRouter(prefix="/v1/attendance", tags=["attendance"])
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from rollcall.api.deps import records_of
-from rollcall.api.models import Id, timestamp
-from rollcall.http import Staff
-from rollcall.store.jobs import Job, JobRepo
+from rollcall.api.schemas import Id, timestamp
+from rollcall.platform.http import Staff
+from rollcall.store.job_log import Job, JobRepo
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from rollcall.api.deps import now, photos_of, records_of, settings_of
-from rollcall.api.models import Id
-from rollcall.http import Staff
-from rollcall.photo_marking import mark_photo
-from rollcall.settings import FaceSettings
+from rollcall.api.schemas import Id
+from rollcall.platform.http import Staff
+from rollcall.platform.settings import FaceSettings
+from rollcall.services.photo_marking import mark_photo
 
 router = APIRouter(prefix="/v1/sessions", tags=["attendance"])
 

@@ -10,10 +10,10 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
 from rollcall.api.deps import now, settings_of
-from rollcall.api.models import Id
-from rollcall.http import AnyUser
-from rollcall.prediction import Ask, PredictionService
-from rollcall.settings import PredictSettings
+from rollcall.api.schemas import Id
+from rollcall.platform.http import AnyUser
+from rollcall.platform.settings import PredictSettings
+from rollcall.services.prediction import Ask, PredictionService
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 

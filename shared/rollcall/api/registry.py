@@ -9,12 +9,12 @@ from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
 from rollcall.api.deps import now, settings_of
-from rollcall.api.models import timestamp
-from rollcall.http import AdminOnly, Staff
-from rollcall.model_registry import MAX_COMPARE_DAYS, RegistryService
-from rollcall.settings import ModelSettings, TrainSettings
-from rollcall.store.models import MODEL_TYPES, ModelVersion, RegistryState
-from rollcall.training import Trainer
+from rollcall.api.schemas import timestamp
+from rollcall.platform.http import AdminOnly, Staff
+from rollcall.platform.settings import ModelSettings, TrainSettings
+from rollcall.services.registry import MAX_COMPARE_DAYS, RegistryService
+from rollcall.services.training import Trainer
+from rollcall.store.model_versions import MODEL_TYPES, ModelVersion, RegistryState
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -193,7 +193,7 @@ def get_version(model_type: str, version: Version, request: Request, who: Staff)
 def post_activate(
     model_type: str, version: Version, request: Request, who: AdminOnly, body: ActivateIn | None = None
 ) -> ActivationOut:
-    from rollcall.alerts import send_alert
+    from rollcall.services.alerts import send_alert
 
     settings = settings_of(request, ModelSettings)
     state, previous = _service(request, who.org).activate(

@@ -11,10 +11,10 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from rollcall.api.deps import now, records_of
-from rollcall.api.models import AttendanceOut, Id, SessionIn, SessionOut
-from rollcall.http import Staff
-from rollcall.marking import correct, create_session, register
-from rollcall.records import Status
+from rollcall.api.schemas import AttendanceOut, Id, SessionIn, SessionOut
+from rollcall.domain import Status
+from rollcall.platform.http import Staff
+from rollcall.services.marking import correct, create_session, register
 from rollcall.store.attendance import SessionRepo
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from rollcall.api.deps import now, photos_of, records_of, settings_of
-from rollcall.api.models import Id, timestamp
-from rollcall.http import AdminOnly, AnyUser, Staff, ensure_self_or_staff
-from rollcall.records import Student
-from rollcall.settings import EncodeFaceSettings
+from rollcall.api.schemas import Id, timestamp
+from rollcall.domain import Student
+from rollcall.platform.http import AdminOnly, AnyUser, Staff, ensure_self_or_staff
+from rollcall.platform.settings import EncodeFaceSettings
+from rollcall.services.students import create_student, erase_student, face_count
 from rollcall.store.roster import RosterRepo
 from rollcall.store.window_cache import WindowCache
-from rollcall.students import create_student, erase_student, face_count
 
 router = APIRouter(prefix="/v1/students", tags=["students"])
 

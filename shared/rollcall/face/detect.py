@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-    from rollcall.settings import FaceSettings
+    from rollcall.platform.settings import FaceSettings
 
 
 @dataclass(frozen=True, slots=True)

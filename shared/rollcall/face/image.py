@@ -1,6 +1,6 @@
 """Decoding an uploaded photo into an upright RGB array, refusing what cannot be one.
 
-Every refusal is a 4xx from rollcall.errors, in the order a client can act on:
+Every refusal is a 4xx from rollcall.platform.errors, in the order a client can act on:
 
 - 400 INVALID_IMAGE_ENCODING: the text is empty or not base64 (a ``data:image/...;base64,``
   prefix and line breaks are accepted).
@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from rollcall.errors import ImageTooLarge, InvalidImageEncoding, UnsupportedImage
+from rollcall.platform.errors import ImageTooLarge, InvalidImageEncoding, UnsupportedImage
 
 if TYPE_CHECKING:
     import numpy as np

@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rollcall.errors import ModelUnavailable
+from rollcall.platform.errors import ModelUnavailable
 
 if TYPE_CHECKING:
     from rollcall.face.resnet import FaceNet

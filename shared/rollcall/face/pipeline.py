@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rollcall.errors import DuplicateFace, MultipleFaces, NoFace
 from rollcall.face.detect import Box, Detection, detect_faces
 from rollcall.face.image import DecodedImage, decode_image
 from rollcall.face.models import Models, get_models
 from rollcall.face.quality import FaceQuality, assess, check_sharpness, check_size, issues
+from rollcall.platform.errors import DuplicateFace, MultipleFaces, NoFace
 
 if TYPE_CHECKING:
     import numpy as np
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
     from rollcall.face.match import Gallery
     from rollcall.face.status import FaceStatus, Unmatched
-    from rollcall.settings import FaceSettings
+    from rollcall.platform.settings import FaceSettings
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from rollcall.errors import FaceTooSmall, LowQuality
+from rollcall.platform.errors import FaceTooSmall, LowQuality
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
     from rollcall.face.detect import Box
-    from rollcall.settings import FaceSettings
+    from rollcall.platform.settings import FaceSettings
 
 _INNER = 100  # px of the 150 px chip that are the face (dlib's chip padding is 25% each side)
 _GRAY = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import numpy as np
 
-from rollcall.errors import ModelUnavailable
+from rollcall.platform.errors import ModelUnavailable
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray

@@ -25,8 +25,8 @@ import platform
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from rollcall.errors import ArtifactIntegrityError
-from rollcall.records import iso
+from rollcall.domain import iso
+from rollcall.platform.errors import ArtifactIntegrityError
 
 if TYPE_CHECKING:
     from rollcall.ml.model import AttendanceModel, TreeEnsemble

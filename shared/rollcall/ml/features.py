@@ -27,7 +27,7 @@ from datetime import datetime
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
-from rollcall.records import AttendanceRecord, Status
+from rollcall.domain import AttendanceRecord, Status
 
 if TYPE_CHECKING:
     import numpy as np

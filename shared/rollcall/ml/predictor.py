@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from rollcall.domain import AttendanceRecord, iso
 from rollcall.ml.features import FEATURES, Columns, History, usable
-from rollcall.records import AttendanceRecord, iso
 
 if TYPE_CHECKING:
     import numpy as np
@@ -184,7 +184,7 @@ class Predictor:
             try:
                 return self._by_model(history, cols, queries, arrival)
             except Exception:  # a broken model must not break predictions
-                from rollcall.observability import count, logger
+                from rollcall.platform.observability import count, logger
 
                 logger.exception(
                     "model scoring failed: answering with the fallbacks", extra={"model": self.model_version}

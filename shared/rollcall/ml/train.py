@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from rollcall.errors import InsufficientData
+from rollcall.domain import AttendanceRecord
 from rollcall.ml.evaluate import ECE_BINS, calibration_error, metrics
 from rollcall.ml.features import EPOCH, FEATURES, History, usable
-from rollcall.ml.importer import content_hash
+from rollcall.ml.history_csv import content_hash
 from rollcall.ml.model import AttendanceModel, Calibrator, Intervals, TreeEnsemble
-from rollcall.records import AttendanceRecord
+from rollcall.platform.errors import InsufficientData
 
 if TYPE_CHECKING:
     import numpy as np
@@ -300,7 +300,7 @@ def train(records: Iterable[AttendanceRecord] | Dataset, *, now: datetime | None
     import numpy as np
     import sklearn
 
-    from rollcall.observability import logger
+    from rollcall.platform.observability import logger
 
     data = records if isinstance(records, Dataset) else build_dataset(records)
     logger.info("training: dataset ready", extra={"counts": data.counts})

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
-from rollcall.errors import ConcurrentUpdate
-from rollcall.records import iso, parse_time
-from rollcall.store.records import OrgRecords, check_id
+from rollcall.domain import iso, parse_time
+from rollcall.platform.errors import ConcurrentUpdate
+from rollcall.store.table import OrgRecords, check_id
 
 Status = Literal["open", "acknowledged", "resolved"]
 STATUSES: tuple[Status, ...] = get_args(Status)

@@ -32,9 +32,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from rollcall.errors import AlreadyExists, ConcurrentUpdate, NotFound
-from rollcall.records import AttendanceRecord, Session, Source, Status, iso, parse_time, utc
-from rollcall.store.records import OrgRecords, check_id
+from rollcall.domain import AttendanceRecord, Session, Source, Status, iso, parse_time, utc
+from rollcall.platform.errors import AlreadyExists, ConcurrentUpdate, NotFound
+from rollcall.store.table import OrgRecords, check_id
 
 WriteMode = Literal["merge", "replace", "if_absent"]
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rollcall.records import iso
+from rollcall.domain import iso
 from rollcall.store.attendance import months_between
-from rollcall.store.records import OrgRecords
+from rollcall.store.table import OrgRecords
 
 STUDENT_ERASED = "student.erased"  # subject student:<id>; the anomaly scan's window cache reads it
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from rollcall.errors import ConcurrentUpdate, FaceLimit, NotFound
-from rollcall.records import iso
-from rollcall.store.records import OrgRecords, check_id
+from rollcall.domain import iso
+from rollcall.platform.errors import ConcurrentUpdate, FaceLimit, NotFound
+from rollcall.store.table import OrgRecords, check_id
 
 if TYPE_CHECKING:
     import numpy as np

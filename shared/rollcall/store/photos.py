@@ -22,10 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from rollcall.errors import StoreUnavailable
+from rollcall.platform.errors import StoreUnavailable
 from rollcall.store import clients
-from rollcall.store.errors import translated
-from rollcall.store.records import check_id
+from rollcall.store.client_errors import translated
+from rollcall.store.table import check_id
 
 EXTENSIONS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
 ENROLMENT, MARKING = "enrolment", "marking"

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from rollcall.store import clients
-from rollcall.store.errors import translated
+from rollcall.store.client_errors import translated
 
 
 def send_json(

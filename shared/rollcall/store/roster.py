@@ -14,9 +14,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from rollcall.errors import AlreadyExists, NotFound
-from rollcall.records import Student, iso, parse_time
-from rollcall.store.records import OrgRecords, check_id
+from rollcall.domain import Student, iso, parse_time
+from rollcall.platform.errors import AlreadyExists, NotFound
+from rollcall.store.table import OrgRecords, check_id
 
 
 class RosterRepo:

@@ -11,7 +11,7 @@ scan read, as one gzipped JSON object per organisation in the scan-cache bucket:
 in [since, horizon]) as they were at ``as_of``, the store's clock when that read began. The next
 scan reads only the records written since (the change index, ``AttendanceRepo.changed_items``),
 lays them over the rows, and drops the students erased since (the audit log): see
-``rollcall.scanning.read_attendance``.
+``rollcall.services.scanning.read_attendance``.
 
 The bucket is unversioned, so a cache rewritten without an erased student's rows keeps none of
 them, and expires its objects after a few days (the template's lifecycle rule).
@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rollcall.errors import NotFound
-from rollcall.observability import logger
-from rollcall.records import iso, parse_time
+from rollcall.domain import iso, parse_time
+from rollcall.platform.errors import NotFound
+from rollcall.platform.observability import logger
 from rollcall.store import clients
 from rollcall.store.attendance import WINDOW_FIELDS
-from rollcall.store.errors import translated
-from rollcall.store.records import check_id
+from rollcall.store.client_errors import translated
+from rollcall.store.table import check_id
 
 FORMAT = 1
 

@@ -14,22 +14,22 @@ from typing import Any
 
 import pytest
 
-from rollcall.alerts import send_alert
 from rollcall.anomaly.inputs import ActiveModel
-from rollcall.auth import Principal, Role
-from rollcall.errors import Conflict
-from rollcall.ml.synthetic import generate
-from rollcall.scanning import ScanWiring, list_anomalies, review, scan, summary
-from rollcall.seeding import store_history
-from rollcall.settings import AnomalyScanSettings
+from rollcall.platform.auth import Principal, Role
+from rollcall.platform.errors import Conflict
+from rollcall.platform.settings import AnomalyScanSettings
+from rollcall.services.alerts import send_alert
+from rollcall.services.scanning import ScanWiring, list_anomalies, review, scan, summary
+from rollcall.services.students import erase_student
 from rollcall.store.anomalies import AnomalyRepo
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.audit import AuditLog
 from rollcall.store.photos import PhotoStore
-from rollcall.store.records import OrgRecords
-from rollcall.students import erase_student
+from rollcall.store.table import OrgRecords
 from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
+from testkit.seeding import store_history
+from testkit.synthetic import generate
 from tests.unit.anomaly.support import make_settings
 from tests.unit.anomaly.test_drift import FakeModel
 

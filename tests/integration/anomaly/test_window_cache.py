@@ -9,19 +9,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rollcall.auth import Principal, Role
-from rollcall.ml.synthetic import generate
-from rollcall.records import AttendanceRecord, Source, Status
-from rollcall.scanning import read_attendance
-from rollcall.seeding import store_history
-from rollcall.settings import AnomalyScanSettings
+from rollcall.domain import AttendanceRecord, Source, Status
+from rollcall.platform.auth import Principal, Role
+from rollcall.platform.settings import AnomalyScanSettings
+from rollcall.services.scanning import read_attendance
+from rollcall.services.students import erase_student
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.photos import PhotoStore
-from rollcall.store.records import OrgRecords
+from rollcall.store.table import OrgRecords
 from rollcall.store.window_cache import WindowCache
-from rollcall.students import erase_student
 from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
+from testkit.seeding import store_history
+from testkit.synthetic import generate
 from tests.unit.anomaly.support import make_settings
 
 HISTORY = generate("cache-a", students=10, weeks=6, seed=21)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rollcall.scanning import ScanWiring, wiring
+from rollcall.services.scanning import ScanWiring, wiring
+from rollcall.services.training import JobMessage
 from rollcall.store import clients
-from rollcall.training import JobMessage
 from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
 from tests.integration.models.conftest import Outbox, Stores, recent_history, store

@@ -10,17 +10,17 @@ from typing import Any
 
 import pytest
 
-from rollcall.alerts import Alert
-from rollcall.ml.synthetic import SyntheticHistory, generate
-from rollcall.records import Student
+from rollcall.domain import Student
+from rollcall.services.alerts import Alert
+from rollcall.services.training import Trainer
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
-from rollcall.store.models import ArtifactStore, ModelRegistry
+from rollcall.store.model_versions import ArtifactStore, ModelRegistry
 from rollcall.store.photos import PhotoStore
-from rollcall.store.records import OrgDirectory, OrgRecords
 from rollcall.store.roster import RosterRepo
-from rollcall.training import Trainer
+from rollcall.store.table import OrgDirectory, OrgRecords
 from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
+from testkit.synthetic import SyntheticHistory, generate
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

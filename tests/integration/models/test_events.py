@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from rollcall.store import clients
-from rollcall.store.jobs import JobRepo
+from rollcall.store.job_log import JobRepo
 from rollcall_local.config import REPO_ROOT
 from rollcall_local.devauth import dev_token, render_event
 from rollcall_local.emulator import Aws

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rollcall.auth import Principal, Role
-from rollcall.errors import InvalidCsv
-from rollcall.importing import import_csv
-from rollcall.records import Session, Student
+from rollcall.domain import Session, Student
+from rollcall.platform.auth import Principal, Role
+from rollcall.platform.errors import InvalidCsv
+from rollcall.services.importing import import_csv
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.audit import AuditLog
 from rollcall.store.roster import RosterRepo

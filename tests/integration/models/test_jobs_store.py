@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from rollcall.errors import ConcurrentUpdate, NotFound
-from rollcall.store.jobs import Job, JobRepo
+from rollcall.platform.errors import ConcurrentUpdate, NotFound
+from rollcall.store.job_log import Job, JobRepo
 from tests.integration.models.conftest import NOW, Stores
 
 LEASE = timedelta(minutes=16)

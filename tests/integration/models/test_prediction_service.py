@@ -9,16 +9,16 @@ from typing import Any
 
 import pytest
 
-from rollcall.auth import Principal, Role
-from rollcall.errors import Forbidden, NotFound
-from rollcall.ml.synthetic import SyntheticHistory
-from rollcall.prediction import Ask, Caches, PredictionService, TtlCache
-from rollcall.records import AttendanceRecord, Session, Source, Status
+from rollcall.domain import AttendanceRecord, Session, Source, Status
+from rollcall.platform.auth import Principal, Role
+from rollcall.platform.errors import Forbidden, NotFound
+from rollcall.services.prediction import Ask, Caches, PredictionService, TtlCache
+from rollcall.services.training import JobMessage
 from rollcall.store.attendance import AttendanceRepo
-from rollcall.store.models import ArtifactStore, ModelRegistry
-from rollcall.store.predictions import PredictionRepo
-from rollcall.store.records import OrgRecords
-from rollcall.training import JobMessage
+from rollcall.store.model_versions import ArtifactStore, ModelRegistry
+from rollcall.store.prediction_log import PredictionRepo
+from rollcall.store.table import OrgRecords
+from testkit.synthetic import SyntheticHistory
 from tests.integration.models.conftest import NOW, Outbox, Stores, recent_history, store
 
 ORG = "pred-a"
@@ -255,7 +255,7 @@ class _Counting:
     """A HistoryReader that notes whether each student read was whole or since a time."""
 
     def __init__(self, calls: list[tuple[str, Any]], records: OrgRecords) -> None:
-        from rollcall.store.predictions import HistoryReader
+        from rollcall.store.prediction_log import HistoryReader
 
         self.calls, self.reader = calls, HistoryReader(records)
 

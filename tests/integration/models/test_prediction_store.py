@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from rollcall.auth import Principal, Role
-from rollcall.records import Student
-from rollcall.store.predictions import HistoryReader, PredictionRepo, StoredPrediction
+from rollcall.domain import Student
+from rollcall.platform.auth import Principal, Role
+from rollcall.services.students import erase_student
+from rollcall.store.prediction_log import HistoryReader, PredictionRepo, StoredPrediction
 from rollcall.store.roster import RosterRepo
-from rollcall.students import erase_student
 from tests.integration.models.conftest import NOW, Stores, recent_history, store
 
 YEAR = timedelta(days=365)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from rollcall.errors import ConcurrentUpdate, NotFound, WrongOrganisation
-from rollcall.store.models import (
+from rollcall.platform.errors import ConcurrentUpdate, NotFound, WrongOrganisation
+from rollcall.store.model_versions import (
     ModelRegistry,
     ModelVersion,
     active_metadata,
@@ -146,7 +146,7 @@ def test_artifacts_are_written_and_read_back(stores: Stores) -> None:
 
 
 def test_a_registry_of_an_invalid_organisation_is_refused(stores: Stores) -> None:
-    from rollcall.errors import InvalidInput
+    from rollcall.platform.errors import InvalidInput
 
     with pytest.raises(InvalidInput):
         ModelRegistry("bad#org", stores.registry_table)

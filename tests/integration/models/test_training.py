@@ -8,16 +8,16 @@ from typing import Any
 
 import pytest
 
-from rollcall.auth import Principal, Role
-from rollcall.errors import InsufficientData
 from rollcall.ml import artifact
-from rollcall.ml.synthetic import generate
+from rollcall.platform.auth import Principal, Role
+from rollcall.platform.errors import InsufficientData
+from rollcall.services.training import IF_NEEDED, JobMessage, remove_expired_predictions, weekly_retrain
 from rollcall.store.audit import AuditLog
-from rollcall.store.jobs import JobRepo
-from rollcall.store.models import report_drift
-from rollcall.store.predictions import PredictionRepo
-from rollcall.store.records import OrgDirectory
-from rollcall.training import IF_NEEDED, JobMessage, remove_expired_predictions, weekly_retrain
+from rollcall.store.job_log import JobRepo
+from rollcall.store.model_versions import report_drift
+from rollcall.store.prediction_log import PredictionRepo
+from rollcall.store.table import OrgDirectory
+from testkit.synthetic import generate
 from tests.integration.models.conftest import NOW, Outbox, Stores, recent_history, store
 from tests.integration.models.test_prediction_store import prediction
 from tests.integration.models.test_registry_store import version

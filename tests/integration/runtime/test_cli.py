@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from rollcall.auth import Role, TokenVerifier
+from rollcall.platform.auth import Role, TokenVerifier
 from rollcall_local.__main__ import main
 from rollcall_local.commands.run import banner
 from rollcall_local.config import REPO_ROOT, LocalConfig

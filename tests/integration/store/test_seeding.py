@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from rollcall.ml.synthetic import generate
-from rollcall.seeding import store_history
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
-from rollcall.store.markings import MarkingRepo
-from rollcall.store.records import OrgDirectory, OrgRecords
+from rollcall.store.photo_events import MarkingRepo
 from rollcall.store.roster import RosterRepo
+from rollcall.store.table import OrgDirectory, OrgRecords
 from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
+from testkit.seeding import store_history
+from testkit.synthetic import generate
 
 
 @pytest.fixture(scope="module")

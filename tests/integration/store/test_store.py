@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rollcall.errors import AlreadyExists, FaceLimit, NotFound, WrongOrganisation
-from rollcall.records import AttendanceRecord, Session, Source, Status, Student
+from rollcall.domain import AttendanceRecord, Session, Source, Status, Student
+from rollcall.platform.errors import AlreadyExists, FaceLimit, NotFound, WrongOrganisation
 from rollcall.store.attendance import AttendanceRepo, SessionRepo, months_between
 from rollcall.store.audit import AuditLog
 from rollcall.store.faces import FaceRepo
-from rollcall.store.records import OrgDirectory, OrgRecords
 from rollcall.store.roster import RosterRepo
+from rollcall.store.table import OrgDirectory, OrgRecords
 from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
 

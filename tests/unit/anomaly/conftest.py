@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rollcall.ml import synthetic
-from rollcall.ml.synthetic import SyntheticHistory
+from testkit import synthetic
+from testkit.synthetic import SyntheticHistory
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from rollcall.anomaly.findings import Finding
 from rollcall.anomaly.inputs import ActiveModel, Context, Correction, ScanInputs
-from rollcall.records import AttendanceRecord, Source, Status
-from rollcall.settings import AnomalyScanSettings
+from rollcall.domain import AttendanceRecord, Source, Status
+from rollcall.platform.settings import AnomalyScanSettings
 
 if TYPE_CHECKING:
-    from rollcall.ml.synthetic import SyntheticHistory
+    from testkit.synthetic import SyntheticHistory
 
 NOW = datetime(2026, 3, 30, tzinfo=UTC)  # a Monday
 DAY = timedelta(days=1)

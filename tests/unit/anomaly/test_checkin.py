@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from rollcall.anomaly.checkin import group_quantiles, outside_session_window, unusual_arrivals
 from rollcall.anomaly.inputs import Context, from_history
-from rollcall.ml.synthetic import SyntheticHistory
-from rollcall.records import AttendanceRecord, Source
+from rollcall.domain import AttendanceRecord, Source
+from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import DAY, NOW, context, daily, injected, keys, make_settings, record
 
 

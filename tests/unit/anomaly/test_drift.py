@@ -12,10 +12,10 @@ import pytest
 from rollcall.anomaly.drift import model_drift
 from rollcall.anomaly.findings import Finding
 from rollcall.anomaly.inputs import ActiveModel, Context, Skip, from_history
+from rollcall.domain import AttendanceRecord
 from rollcall.ml import train
 from rollcall.ml.features import FEATURES
-from rollcall.ml.synthetic import SyntheticHistory
-from rollcall.records import AttendanceRecord
+from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import context, daily
 
 

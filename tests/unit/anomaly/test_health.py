@@ -7,7 +7,7 @@ from typing import Any
 
 from rollcall.anomaly.health import matching_health
 from rollcall.anomaly.inputs import Context, from_history
-from rollcall.ml.synthetic import SyntheticHistory
+from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import NOW, context, make_settings
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from rollcall.anomaly.findings import PROXY_ATTENDANCE
 from rollcall.anomaly.inputs import Context, Correction, from_history
 from rollcall.anomaly.proxy import double_matches, overlapping_sessions, repeated_corrections
-from rollcall.ml.synthetic import SyntheticHistory
-from rollcall.records import Source
+from rollcall.domain import Source
+from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import DAY, NOW, context, injected, keys, make_settings, record
 
 

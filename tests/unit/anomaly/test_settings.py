@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rollcall.errors import ConfigurationError
-from rollcall.settings import AnomalyScanSettings, load_settings
+from rollcall.platform.errors import ConfigurationError
+from rollcall.platform.settings import AnomalyScanSettings, load_settings
 from tests.unit.anomaly.support import make_settings
 
 ENV = {

@@ -15,7 +15,7 @@ from bench.faces_data import face_settings
 from rollcall.face.match import Gallery
 from rollcall.face.models import Models, get_models
 from rollcall.face.pipeline import EnrolmentFace, enrol
-from rollcall.settings import FaceSettings
+from rollcall.platform.settings import FaceSettings
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rollcall.errors import ImageTooLarge, InvalidImageEncoding, UnsupportedImage
 from rollcall.face.image import decode_image
+from rollcall.platform.errors import ImageTooLarge, InvalidImageEncoding, UnsupportedImage
 
 from .support import image_bytes, pil, png_declaring
 

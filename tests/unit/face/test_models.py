@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rollcall.errors import ModelUnavailable
 from rollcall.face.detect import detect_faces
 from rollcall.face.encode import face_chips
 from rollcall.face.models import DESCRIPTOR, DETECTOR_FILE, SHAPE_PREDICTOR, Models, get_models, models_dir
 from rollcall.face.resnet import FaceNet
-from rollcall.settings import FaceSettings
+from rollcall.platform.errors import ModelUnavailable
+from rollcall.platform.settings import FaceSettings
 
 from .support import pil
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rollcall.errors import InvalidInput, StoreUnavailable
+from rollcall.platform.errors import InvalidInput, StoreUnavailable
 from rollcall.store.photos import PhotoStore
 
 HASH_A, HASH_B = "a" * 64, "b" * 64

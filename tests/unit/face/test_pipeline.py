@@ -11,7 +11,11 @@ import pytest
 from PIL import Image, ImageFilter
 
 from bench.faces_data import face_settings
-from rollcall.errors import (
+from rollcall.face.annotate import COLOURS, annotate
+from rollcall.face.match import FaceStatus, Gallery, Unmatched, match_faces
+from rollcall.face.models import Models
+from rollcall.face.pipeline import EnrolmentFace, analyse, enrol, ensure_not_duplicate, mark, search
+from rollcall.platform.errors import (
     DuplicateFace,
     FaceTooSmall,
     ImageTooLarge,
@@ -22,11 +26,7 @@ from rollcall.errors import (
     RollcallError,
     UnsupportedImage,
 )
-from rollcall.face.annotate import COLOURS, annotate
-from rollcall.face.match import FaceStatus, Gallery, Unmatched, match_faces
-from rollcall.face.models import Models
-from rollcall.face.pipeline import EnrolmentFace, analyse, enrol, ensure_not_duplicate, mark, search
-from rollcall.settings import FaceSettings
+from rollcall.platform.settings import FaceSettings
 
 from .support import image_bytes, pil, png_declaring
 

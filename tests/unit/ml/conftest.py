@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rollcall.ml import synthetic, train
+from rollcall.ml import train
 from rollcall.ml.features import History
-from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.ml.train import Dataset, TrainedModel
+from testkit import synthetic
+from testkit.synthetic import SyntheticHistory
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rollcall import errors
 from rollcall.ml import artifact
 from rollcall.ml.train import Dataset, TrainedModel
+from rollcall.platform import errors
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -6,10 +6,10 @@ import json
 
 from rollcall.ml import artifact
 from rollcall.ml.features import FEATURES, History
-from rollcall.ml.importer import parse
+from rollcall.ml.history_csv import parse
 from rollcall.ml.model import feature_drift
-from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.ml.train import TrainedModel
+from testkit.synthetic import SyntheticHistory
 
 
 def test_metadata_carries_the_feature_deciles_and_drift_reads_the_same_from_it(

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from rollcall.domain import AttendanceRecord, Status
 from rollcall.ml.features import CAP_DAYS, CLASS_WINDOW_DAYS, FEATURES, PRIOR_RATE, History
-from rollcall.ml.synthetic import SyntheticHistory
-from rollcall.records import AttendanceRecord, Status
+from testkit.synthetic import SyntheticHistory
 
 
 def _record(day: int, hour: int, klass: str, status: Status, late: float | None = None) -> AttendanceRecord:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rollcall import errors
-from rollcall.ml import importer
-from rollcall.records import Source, Status
+from rollcall.domain import Source, Status
+from rollcall.ml import history_csv as importer
+from rollcall.platform import errors
 
 HEADER = "student_id,class_id,session_id,starts_at,ends_at,status,arrived_at"
 GOOD = [

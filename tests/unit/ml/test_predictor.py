@@ -10,8 +10,8 @@ import pytest
 from rollcall.ml import predictor
 from rollcall.ml.features import FEATURES, History
 from rollcall.ml.predictor import OrgStats, Predictions, Predictor, Query
-from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.ml.train import TrainedModel
+from testkit.synthetic import SyntheticHistory
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_with_too_little_history_the_heuristic_answers(
 
 
 def test_a_model_that_fails_degrades_to_the_fallbacks(clean_history: History, next_week: list[Query]) -> None:
-    from rollcall.observability import metrics
+    from rollcall.platform.observability import metrics
 
     # Given a model that raises when it scores
     broken = Predictor(BrokenModel(), "v0009", OrgStats(90, 100))  # type: ignore[arg-type]

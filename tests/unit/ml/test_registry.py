@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rollcall.ml import registry
-from rollcall.ml.registry import ACTIVE, ARCHIVED, CANDIDATE, Version
+from rollcall.ml import policy as registry
+from rollcall.ml.policy import ACTIVE, ARCHIVED, CANDIDATE, Version
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

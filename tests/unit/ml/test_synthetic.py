@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rollcall.ml import synthetic
-from rollcall.ml.synthetic import SyntheticHistory
-from rollcall.records import AttendanceRecord, Source, Status
+from rollcall.domain import AttendanceRecord, Source, Status
+from testkit import synthetic
+from testkit.synthetic import SyntheticHistory
 
 
 def _rate(records: list[AttendanceRecord]) -> float:

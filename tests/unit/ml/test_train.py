@@ -7,13 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from rollcall import errors
+from rollcall.domain import Status
 from rollcall.ml import train
 from rollcall.ml.evaluate import roc_auc
 from rollcall.ml.features import EPOCH
-from rollcall.ml.synthetic import SyntheticHistory
 from rollcall.ml.train import Dataset, TrainedModel
-from rollcall.records import Status
+from rollcall.platform import errors
+from testkit.synthetic import SyntheticHistory
 
 
 def test_training_gets_close_to_the_oracle(

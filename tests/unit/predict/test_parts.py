@@ -8,12 +8,12 @@ import pytest
 from pydantic import ValidationError
 
 from rollcall.api.predictions import BatchIn, PredictionIn
-from rollcall.errors import InvalidInput, NotFound
+from rollcall.domain import AttendanceRecord, Status
 from rollcall.ml.predictor import OrgStats
-from rollcall.prediction import TtlCache, _org_stats
-from rollcall.records import AttendanceRecord, Status
-from rollcall.store.models import RegistryState
-from rollcall.training import IF_NEEDED, JobMessage, _count_usable, _headline
+from rollcall.platform.errors import InvalidInput, NotFound
+from rollcall.services.prediction import TtlCache, _org_stats
+from rollcall.services.training import IF_NEEDED, JobMessage, _count_usable, _headline
+from rollcall.store.model_versions import RegistryState
 
 T0 = datetime(2026, 9, 7, 9, tzinfo=UTC)
 

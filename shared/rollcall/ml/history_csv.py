@@ -1,0 +1,181 @@
+"""Attendance CSV import: parse and validate the whole file, all or nothing.
+
+Columns (a header row, any order, names as below): ``student_id, class_id, session_id,
+starts_at, ends_at, status`` and optionally ``arrived_at``. Times are ISO-8601 (``Z`` or an
+offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
+
+Every bad row is reported with its line number in the file (the header is line 1) and the reason,
+and then nothing is returned: :func:`parse` either gives every record or raises ``InvalidCsv``
+with ``{"errors": [{"line", "reason"}, ...], "error_count", "rows"}`` (the first
+``MAX_REPORTED_ERRORS`` errors are listed). A row is bad when a field is missing or malformed,
+an id is not 1-64 letters, digits, ``_ . -``, the session ends before it starts, an arrival is
+given for an absence or lies outside [start - 2 h, end], the same (session, student) comes twice,
+or a session's class or times differ from its first row.
+
+Limits: ``MAX_BYTES`` (5 MiB) and ``MAX_ROWS`` (50,000 data rows); beyond them the file is
+refused whole (``PAYLOAD_TOO_LARGE``, code ``CSV_TOO_LARGE``) before any row is parsed.
+
+:attr:`ParsedCsv.content_hash` is a sha256 of the records, independent of row order, column order,
+whitespace and time notation: the same attendance imported twice has the same hash.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rollcall.domain import AttendanceRecord, Session, Source, Status, iso, parse_time
+from rollcall.platform.auth.principal import ID_PATTERN
+from rollcall.platform.errors import InvalidCsv, TooLarge
+
+MAX_BYTES = 5 * 1024 * 1024
+MAX_ROWS = 50_000
+MAX_REPORTED_ERRORS = 100
+REQUIRED = ("student_id", "class_id", "session_id", "starts_at", "ends_at", "status")
+OPTIONAL = ("arrived_at",)
+STATUSES = {"present": Status.PRESENT, "absent": Status.ABSENT, "late": Status.LATE}
+EARLIEST_ARRIVAL = timedelta(hours=2)  # before the start
+
+
+@dataclass(frozen=True)
+class ParsedCsv:
+    records: list[AttendanceRecord]
+    sessions: list[Session]
+    content_hash: str
+    session_lines: dict[str, int]  # session id → the line of its first row (to report store conflicts)
+
+
+class _RowError(ValueError):
+    pass
+
+
+def parse(data: bytes | str) -> ParsedCsv:
+    """The records of an attendance CSV, or InvalidCsv listing every bad row; TooLarge over the limits."""
+    raw = data.encode() if isinstance(data, str) else data
+    if len(raw) > MAX_BYTES:
+        raise TooLarge({"bytes": len(raw), "max_bytes": MAX_BYTES}, code="CSV_TOO_LARGE")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidCsv(
+            {"errors": [{"line": 0, "reason": f"not UTF-8 text (byte {e.start})"}], "rows": 0}
+        ) from None
+    reader = csv.reader(io.StringIO(text))
+    header = [h.strip().lower() for h in next(reader, [])]
+    _check_header(header)
+    column = {name: header.index(name) for name in (*REQUIRED, *OPTIONAL) if name in header}
+
+    records: list[AttendanceRecord] = []
+    errors: list[dict[str, object]] = []
+    seen: dict[tuple[str, str], int] = {}
+    sessions: dict[str, tuple[Session, int]] = {}
+    rows = 0
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue  # blank lines are not rows
+        rows += 1
+        if rows > MAX_ROWS:
+            raise TooLarge({"rows": f"more than {MAX_ROWS}", "max_rows": MAX_ROWS}, code="CSV_TOO_LARGE")
+        line = reader.line_num
+        try:
+            record = _record(row, column, len(header))
+            _check_consistency(record, line, seen, sessions)
+        except _RowError as e:
+            errors.append({"line": line, "reason": str(e)})
+            continue
+        records.append(record)
+    if errors or not rows:
+        reported = errors[:MAX_REPORTED_ERRORS] or [{"line": 1, "reason": "no data rows"}]
+        raise InvalidCsv({"errors": reported, "error_count": len(errors) or 1, "rows": rows})
+    return ParsedCsv(
+        records,
+        [s for s, _ in sessions.values()],
+        content_hash(records),
+        {sid: line for sid, (_, line) in sessions.items()},
+    )
+
+
+def _check_header(header: list[str]) -> None:
+    problems = []
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    unknown = [c for c in header if c not in (*REQUIRED, *OPTIONAL)]
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(unknown)}")
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        problems.append(f"repeated column(s): {', '.join(duplicated)}")
+    if problems:
+        raise InvalidCsv(
+            {"errors": [{"line": 1, "reason": p} for p in problems], "error_count": len(problems), "rows": 0}
+        )
+
+
+def _record(row: list[str], column: dict[str, int], width: int) -> AttendanceRecord:
+    if len(row) != width:
+        raise _RowError(f"expected {width} fields, found {len(row)}")
+    cell = {name: row[i].strip() for name, i in column.items()}
+    for name in ("student_id", "class_id", "session_id"):
+        if not ID_PATTERN.match(cell[name]):
+            raise _RowError(f"{name} must be 1-64 letters, digits, '_', '.', '-' (got {cell[name][:70]!r})")
+    starts, ends = _time(cell, "starts_at"), _time(cell, "ends_at")
+    if ends <= starts:
+        raise _RowError("ends_at must be after starts_at")
+    status = STATUSES.get(cell["status"].lower())
+    if status is None:
+        raise _RowError(f"status must be present, absent or late (got {cell['status'][:20]!r})")
+    arrived = _time(cell, "arrived_at") if cell.get("arrived_at") else None
+    if arrived is not None:
+        if status is Status.ABSENT:
+            raise _RowError("arrived_at is given for an absence")
+        if not starts - EARLIEST_ARRIVAL <= arrived <= ends:
+            raise _RowError("arrived_at must lie between 2 hours before starts_at and ends_at")
+    return AttendanceRecord(
+        student_id=cell["student_id"],
+        session_id=cell["session_id"],
+        class_id=cell["class_id"],
+        starts_at=starts,
+        ends_at=ends,
+        status=status,
+        arrived_at=arrived,
+        source=Source.IMPORT,
+    )
+
+
+def _time(cell: dict[str, str], name: str) -> datetime:
+    try:
+        return parse_time(cell[name])
+    except ValueError:
+        raise _RowError(f"{name} is not an ISO-8601 time (got {cell[name][:40]!r})") from None
+
+
+def _check_consistency(
+    record: AttendanceRecord,
+    line: int,
+    seen: dict[tuple[str, str], int],
+    sessions: dict[str, tuple[Session, int]],
+) -> None:
+    key = (record.session_id, record.student_id)
+    if key in seen:
+        raise _RowError(
+            f"student {record.student_id} is already in session {record.session_id} (line {seen[key]})"
+        )
+    session = Session(record.session_id, record.class_id, record.starts_at, record.ends_at)
+    first = sessions.setdefault(record.session_id, (session, line))
+    if first[0] != session:
+        raise _RowError(f"session {record.session_id} has another class or times at line {first[1]}")
+    seen[key] = line
+
+
+def content_hash(records: list[AttendanceRecord]) -> str:
+    """sha256 of the records in a canonical form (sorted, normalised times)."""
+    lines = sorted(
+        f"{r.session_id}|{r.student_id}|{r.class_id}|{iso(r.starts_at)}|{iso(r.ends_at)}|{r.status.value}|"
+        f"{iso(r.arrived_at) if r.arrived_at else ''}"
+        for r in records
+    )
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()

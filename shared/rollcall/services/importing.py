@@ -1,0 +1,167 @@
+"""Attendance CSV import (``POST /v1/attendance/import`` and ``make import``): all or nothing, once.
+
+1. The whole file is validated before anything is written (``rollcall.ml.history_csv.parse``: bad
+   rows listed with their line numbers and reasons), and so is its agreement with the store: a
+   session of the file that already exists with another class or other times is a bad row too.
+2. A marker item keyed by the file's content hash (independent of row order, column order and
+   time notation) makes the same attendance imported twice add nothing: the second import writes
+   nothing and answers ``replayed: true`` with when and by whom the file was imported.
+3. Then, in this order: minimal profiles for unknown students (the name is the id) and class
+   memberships, the sessions not stored yet, and the attendance records (``replace``: an import
+   states what happened, as a correction does). The marker is marked done last, so an import cut
+   short is finished by sending the file again (every write above is idempotent).
+4. The audit log records who imported what (``attendance.imported``, the counts).
+
+Items::
+
+    import  pk ORG#o#IMPORT#<sha256>  sk META   status importing | done, counts, who, when
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rollcall.domain import Student, iso
+from rollcall.ml.history_csv import MAX_REPORTED_ERRORS, ParsedCsv, parse
+from rollcall.platform.auth import Principal
+from rollcall.platform.errors import InvalidCsv
+from rollcall.platform.observability import count, logger
+from rollcall.store.attendance import AttendanceRepo, SessionRepo
+from rollcall.store.audit import AuditLog
+from rollcall.store.roster import RosterRepo
+from rollcall.store.table import OrgDirectory, OrgRecords
+
+DONE, IMPORTING = "done", "importing"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    import_id: str  # the content hash
+    rows: int
+    records_written: int
+    sessions_created: int
+    students_created: int
+    memberships: int
+    replayed: bool
+    imported_at: str
+    imported_by: str
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "rows": self.rows,
+            "records_written": self.records_written,
+            "sessions_created": self.sessions_created,
+            "students_created": self.students_created,
+            "memberships": self.memberships,
+        }
+
+
+def import_csv(records: OrgRecords, who: Principal, data: bytes | str, *, now: datetime) -> ImportResult:
+    """Import an attendance CSV into the caller's organisation (see the module docstring)."""
+    parsed = parse(data)
+    _check_against_store(records, parsed)
+    marker_pk = records.key("IMPORT", parsed.content_hash)
+    marker = records.get(marker_pk, "META", consistent=True)
+    if marker and marker.get("status") == DONE:
+        logger.info("import replayed: nothing written", extra={"import_id": parsed.content_hash})
+        count("AttendanceImportReplayed")
+        return _replayed(marker, rows=len(parsed.records))
+    records.put(
+        {
+            "pk": marker_pk,
+            "sk": "META",
+            "kind": "import",
+            "status": IMPORTING,
+            "started_at": iso(now),
+            "imported_by": who.sub,
+        },
+        if_absent=True,
+    )
+    OrgDirectory(records.table, client=records.client).register(records.org)
+    roster = RosterRepo(records)
+    classes: dict[str, set[str]] = {}
+    for r in parsed.records:
+        classes.setdefault(r.student_id, set()).add(r.class_id)
+    students_created = 0
+    for sid, cs in sorted(classes.items()):
+        if roster.put_profile(Student(sid, sid, tuple(sorted(cs))), created_by=who.sub, created_at=now):
+            students_created += 1
+        else:
+            roster.add_classes(sid, sorted(cs))
+    memberships = roster.ensure_members({(c, s) for s, cs in classes.items() for c in cs})
+    sessions_created = SessionRepo(records).ensure(parsed.sessions, created_by=who.sub, created_at=now)
+    written = AttendanceRepo(records).write_many(
+        [_marked(r, who, now) for r in parsed.records], mode="replace"
+    )
+    result = ImportResult(
+        import_id=parsed.content_hash,
+        rows=len(parsed.records),
+        records_written=written,
+        sessions_created=sessions_created,
+        students_created=students_created,
+        memberships=memberships,
+        replayed=False,
+        imported_at=iso(now),
+        imported_by=who.sub,
+    )
+    records.update(marker_pk, "META", {"status": DONE, "imported_at": iso(now), "counts": result.counts()})
+    AuditLog(records).append(
+        actor=who.sub,
+        action="attendance.imported",
+        subject=f"import:{parsed.content_hash}",
+        at=now,
+        details=result.counts(),
+    )
+    count("AttendanceImported", written)
+    logger.info("attendance imported", extra={"import_id": parsed.content_hash, **result.counts()})
+    return result
+
+
+def _marked(record: Any, who: Principal, now: datetime) -> Any:
+    from dataclasses import replace
+
+    return replace(record, marked_by=who.sub, marked_at=now)
+
+
+def _check_against_store(records: OrgRecords, parsed: ParsedCsv) -> None:
+    """Sessions of the file that exist with another class or times are bad rows (nothing written)."""
+    repo = SessionRepo(records)
+    errors: list[dict[str, Any]] = []
+    for session in parsed.sessions:
+        stored = repo.get(session.session_id)
+        if stored is None:
+            continue
+        if (stored.class_id, stored.starts_at, stored.ends_at) != (
+            session.class_id,
+            session.starts_at,
+            session.ends_at,
+        ):
+            errors.append(
+                {
+                    "line": parsed.session_lines[session.session_id],
+                    "reason": f"session {session.session_id} exists with class {stored.class_id}, "
+                    f"{iso(stored.starts_at)} to {iso(stored.ends_at)}",
+                }
+            )
+    if errors:
+        errors.sort(key=lambda e: e["line"])
+        raise InvalidCsv(
+            {"errors": errors[:MAX_REPORTED_ERRORS], "error_count": len(errors), "rows": len(parsed.records)}
+        )
+
+
+def _replayed(marker: dict[str, Any], *, rows: int) -> ImportResult:
+    """The answer to a file imported before: nothing written; when and by whom it was."""
+    return ImportResult(
+        import_id=marker["pk"].rsplit("#", 1)[-1],
+        rows=rows,
+        records_written=0,
+        sessions_created=0,
+        students_created=0,
+        memberships=0,
+        replayed=True,
+        imported_at=marker.get("imported_at", ""),
+        imported_by=marker.get("imported_by", ""),
+    )

@@ -1,0 +1,422 @@
+"""Attendance predictions: resolve the queries, pick the model, read the history, predict, record.
+
+A request (one query or a batch) goes through five steps:
+
+1. Queries: ``{student_id, session_id}`` takes the class and the start from the session;
+   ``{student_id, class_id, starts_at}`` is used as given. A student may ask about itself only.
+2. Model: the registry state names the active version (the champion) and, optionally, a
+   challenger with a share of students; each student is routed to one of the two, stably
+   (``rollcall.ml.policy.route``). A version's ``model.npz`` is read from S3 and checked against
+   the sha256 the registry recorded before it is parsed, then kept by this warm container for
+   ``MODEL_CACHE_TTL_SECONDS`` (:class:`Caches`). An artifact that fails the check is refused:
+   logged, counted (``ModelArtifactRejected``), alerted on the alert queue, and remembered as
+   refused for the same time (one alert per container, not one per request).
+3. History: each student's own records before the start, and the class's records of the four
+   weeks before it (``class_rate_4w``; cached ``HISTORY_CACHE_TTL_SECONDS``). A warm container
+   keeps each student's records: every request reads again only the last week of them (where new,
+   late and corrected markings land), the whole history is read again every
+   ``STUDENT_HISTORY_REFRESH_SECONDS`` (a year of records is ~75 read units on DynamoDB; a week
+   is 2). A change to a record older than a week reaches predictions within that refresh.
+4. Predict (``rollcall.ml.predictor``): the model, else similarity, else the heuristic. ``method``
+   says which answered and ``fallback_reason`` why the model did not.
+5. Record each prediction (``rollcall.store.prediction_log``) with the version and the variant.
+
+Failures degrade instead of failing the request: a registry, artifact or model failure answers
+with the fallbacks; a history that cannot be read answers with the heuristic; a session that
+cannot be read answers with the heuristic (its class and start unknown); a prediction that
+cannot be recorded is logged and counted (``PredictionNotRecorded``). An unknown session is 404;
+a whole-session batch whose session or roster cannot be read is 503 (no one to answer for).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache, partial
+from typing import TYPE_CHECKING, Any
+
+from rollcall.domain import AttendanceRecord, Session
+from rollcall.ml.features import CLASS_WINDOW_DAYS, History
+from rollcall.ml.policy import route
+from rollcall.ml.predictor import MODEL, OrgStats, Predictor, Query
+from rollcall.platform.auth import Principal
+from rollcall.platform.errors import ArtifactIntegrityError, Forbidden, NotFound, RollcallError
+from rollcall.platform.observability import count, logger
+from rollcall.platform.settings import PredictSettings
+from rollcall.services.alerts import Alert, send_alert
+from rollcall.services.registry import load_version, report_integrity
+from rollcall.store.attendance import SessionRepo
+from rollcall.store.model_versions import ATTENDANCE, ArtifactStore, ModelRegistry, RegistryState
+from rollcall.store.prediction_log import HistoryReader, PredictionRepo, StoredPrediction
+from rollcall.store.roster import RosterRepo
+from rollcall.store.table import OrgRecords
+
+if TYPE_CHECKING:
+    from rollcall.ml.model import AttendanceModel
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+MAX_READERS = 8  # concurrent history reads of a batch
+RECENT = timedelta(days=7)  # a student's records read again on every request
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+MAX_STUDENTS_KEPT = 2000  # students whose history a warm container keeps (about 35 KB each)
+WRITE_CHUNK = 500  # predictions per concurrent batch write
+
+NO_MODEL = "no active model"
+REGISTRY_DOWN = "the model registry could not be read"
+STORE_DOWN = "the model artifact could not be read"
+SCORING_FAILED = "the model failed while scoring"
+HISTORY_DOWN = "the attendance history could not be read"
+SESSION_DOWN = "the session could not be read"
+UNRESOLVED = ""  # the group of queries whose session could not be read (no version is named "")
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One query as asked: a session, or a class and a start."""
+
+    student_id: str
+    session_id: str | None = None
+    class_id: str | None = None
+    starts_at: datetime | None = None
+
+
+class TtlCache:
+    """Values kept ``ttl`` seconds after they were put; at most ``max_entries`` (oldest dropped)."""
+
+    def __init__(self, ttl: float, *, max_entries: int = 4096, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.clock = clock
+        self._entries: dict[Hashable, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> tuple[bool, Any]:
+        """(found, value)."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or self.clock() - entry[0] >= self.ttl:
+                return False, None
+            return True, entry[1]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            if len(self._entries) >= self.max_entries:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[key] = (self.clock(), value)
+
+
+@dataclass(frozen=True)
+class Caches:
+    """What a warm container keeps between requests."""
+
+    models: TtlCache  # (org, type, version, sha256) → AttendanceModel | ArtifactIntegrityError
+    sessions: TtlCache  # (org, session_id) → Session
+    class_sessions: TtlCache  # (org, class_id, since, before) → [session_id]
+    session_records: TtlCache  # (org, session_id) → [AttendanceRecord]
+    students: TtlCache  # (org, student_id) → [AttendanceRecord], all of them as last read whole
+
+    @classmethod
+    @cache
+    def shared(cls, model_ttl: float, history_ttl: float, student_ttl: float) -> Caches:
+        """The caches of this container (one set per TTL triple: in practice, one)."""
+        return cls(
+            models=TtlCache(model_ttl, max_entries=64),
+            sessions=TtlCache(history_ttl),
+            class_sessions=TtlCache(history_ttl),
+            session_records=TtlCache(history_ttl),
+            students=TtlCache(student_ttl, max_entries=MAX_STUDENTS_KEPT),
+        )
+
+
+@dataclass
+class PredictionService:
+    """Predictions for one organisation, with the stores and caches they use."""
+
+    records: OrgRecords
+    registry: ModelRegistry
+    artifacts: ArtifactStore
+    caches: Caches
+    alert: Callable[[Alert], Any]
+    retention: timedelta
+    now: datetime
+    model_type: str = ATTENDANCE
+
+    @classmethod
+    def of(cls, settings: PredictSettings, org: str, now: datetime) -> PredictionService:
+        return cls(
+            records=OrgRecords(org, settings.records_table),
+            registry=ModelRegistry(org, settings.registry_table),
+            artifacts=ArtifactStore(settings.model_bucket),
+            caches=Caches.shared(
+                settings.model_cache_ttl_seconds,
+                settings.history_cache_ttl_seconds,
+                settings.student_history_refresh_seconds,
+            ),
+            alert=lambda alert: send_alert(alert, settings.alert_queue_url),
+            retention=timedelta(days=settings.prediction_retention_days),
+            now=now,
+        )
+
+    # --- entry points -----------------------------------------------------------------------------
+
+    def predict(self, who: Principal, asks: Sequence[Ask]) -> list[dict[str, Any]]:
+        """Predictions for ``asks``, in order."""
+        for ask in asks:
+            if not who.is_staff() and ask.student_id != who.sub:
+                raise Forbidden("a student may only ask for predictions about itself")
+        queries, unresolved = self._resolve(asks)
+        return self._answer(who, queries, unresolved)
+
+    def predict_session(self, who: Principal, session_id: str) -> list[dict[str, Any]]:
+        """Predictions for every student of the class of ``session_id`` (staff only)."""
+        if not who.is_staff():
+            raise Forbidden("a student may only ask for predictions about itself")
+        session = self._session(session_id)
+        if session is None:
+            raise NotFound(f"no session {session_id}", code="SESSION_NOT_FOUND")
+        students = RosterRepo(self.records).members(session.class_id)
+        queries = [Query(s, session.class_id, session.starts_at, session.session_id) for s in students]
+        return self._answer(who, queries, set()) if queries else []
+
+    # --- step 1: queries ---------------------------------------------------------------------------
+
+    def _resolve(self, asks: Sequence[Ask]) -> tuple[list[Query], set[int]]:
+        """The queries, and the positions of those whose session could not be read."""
+        sessions: dict[str, Session | None] = {}
+        unreadable: set[str] = set()
+        for session_id in sorted({a.session_id for a in asks if a.session_id}):
+            try:
+                sessions[session_id] = self._session(session_id)
+            except RollcallError:
+                logger.exception("session read failed: answering with the heuristic")
+                unreadable.add(session_id)
+        missing = sorted(s for s, found in sessions.items() if found is None and s not in unreadable)
+        if missing:
+            raise NotFound(
+                {"reason": "unknown session(s)", "session_ids": missing[:20], "count": len(missing)},
+                code="SESSION_NOT_FOUND",
+            )
+        queries, unresolved = [], set()
+        for i, ask in enumerate(asks):
+            session = sessions.get(ask.session_id) if ask.session_id else None
+            if session is not None:
+                queries.append(Query(ask.student_id, session.class_id, session.starts_at, session.session_id))
+            elif ask.session_id:  # unreadable: class and start unknown, the heuristic answers
+                unresolved.add(i)
+                queries.append(Query(ask.student_id, "", self.now, ask.session_id))
+            else:
+                assert ask.class_id is not None and ask.starts_at is not None
+                queries.append(Query(ask.student_id, ask.class_id, ask.starts_at, None))
+        return queries, unresolved
+
+    def _session(self, session_id: str) -> Session | None:
+        key = (self.records.org, session_id)
+        found, session = self.caches.sessions.get(key)
+        if not found:
+            session = SessionRepo(self.records).get(session_id)
+            if session is not None:
+                self.caches.sessions.put(key, session)
+        return session
+
+    # --- steps 2 to 5 --------------------------------------------------------------------------------
+
+    def _answer(self, who: Principal, queries: list[Query], unresolved: set[int]) -> list[dict[str, Any]]:
+        resolved = [q for i, q in enumerate(queries) if i not in unresolved]
+        (state, registry_reason), (records, history_ok) = _both(self._state, partial(self._history, resolved))
+        routed = [self._route(state, q.student_id) for q in queries]
+        history = History.from_records(records)
+        stats = _org_stats(state, records)
+        groups: dict[str | None, list[int]] = {}
+        for i, (version, _) in enumerate(routed):
+            groups.setdefault(UNRESOLVED if i in unresolved else version, []).append(i)
+        out: list[dict[str, Any]] = [{} for _ in queries]
+        for version, positions in groups.items():
+            reason: str | None
+            if version == UNRESOLVED:
+                model, reason, version = None, SESSION_DOWN, None
+            elif not history_ok:
+                model, reason = None, HISTORY_DOWN
+            elif version is None:
+                model, reason = None, registry_reason or NO_MODEL
+            else:
+                model, reason = self._model(state, version)
+            answers = Predictor(model, version, stats).predict(history, [queries[i] for i in positions])
+            for i, item in zip(positions, answers.items(), strict=True):
+                item["fallback_reason"] = None if item["method"] == MODEL else (reason or SCORING_FAILED)
+                if i in unresolved:
+                    item["class_id"] = item["starts_at"] = None
+                item["variant"] = routed[i][1]
+                out[i] = item
+        self._record(who, out)
+        count("PredictionsMade", len(out))
+        return out
+
+    def _state(self) -> tuple[RegistryState, str | None]:
+        try:
+            return self.registry.state(self.model_type), None
+        except RollcallError:
+            logger.exception("registry read failed: answering with the fallbacks")
+            count("PredictionRegistryFailed")
+            return RegistryState(), REGISTRY_DOWN
+
+    @staticmethod
+    def _route(state: RegistryState, student_id: str) -> tuple[str | None, str]:
+        if state.active is None:
+            return None, CHAMPION
+        version = route(student_id, state.active, state.challenger, state.share)
+        return version, CHALLENGER if version != state.active else CHAMPION
+
+    def _model(self, state: RegistryState, version: str) -> tuple[Any, str | None]:
+        """The verified model of ``version`` (cached), or None and why not."""
+        sha = state.active_sha256 if version == state.active else state.challenger_sha256
+        key = (self.records.org, self.model_type, version, sha)
+        found, cached = self.caches.models.get(key)
+        if found:
+            if isinstance(cached, ArtifactIntegrityError):
+                return None, f"the artifact of {version} failed its integrity check"
+            return cached, None
+        loaded: AttendanceModel | ArtifactIntegrityError
+        try:
+            loaded = load_version(self.artifacts, self.records.org, self.model_type, version, sha)
+        except ArtifactIntegrityError as e:
+            loaded = e
+        except RollcallError:
+            logger.exception(
+                "model artifact read failed: answering with the fallbacks", extra={"version": version}
+            )
+            count("ModelLoadFailed")
+            return None, STORE_DOWN
+        self.caches.models.put(key, loaded)
+        if isinstance(loaded, ArtifactIntegrityError):
+            report_integrity(
+                self.records.org,
+                self.model_type,
+                version,
+                sha,
+                loaded,
+                now=self.now,
+                source="predict",
+                alert=self.alert,
+            )
+            return None, f"the artifact of {version} failed its integrity check"
+        logger.info("model loaded", extra={"version": version})
+        return loaded, None
+
+    def _history(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], bool]:
+        """The records the queries' features read (whether they could all be read)."""
+        if not queries:
+            return [], True
+        reader = HistoryReader(self.records)
+        latest: dict[str, datetime] = {}
+        windows: dict[str, tuple[datetime, datetime]] = {}
+        for q in queries:
+            latest[q.student_id] = max(latest.get(q.student_id, q.starts_at), q.starts_at)
+            lo, hi = windows.get(q.class_id, (q.starts_at, q.starts_at))
+            windows[q.class_id] = (min(lo, q.starts_at), max(hi, q.starts_at))
+        tasks: list[Callable[[], list[AttendanceRecord]]] = [
+            partial(self._student_records, reader, s, t) for s, t in latest.items()
+        ]
+        tasks += [
+            partial(self._class_records, reader, c, lo - timedelta(days=CLASS_WINDOW_DAYS), hi)
+            for c, (lo, hi) in windows.items()
+        ]
+        try:
+            return [r for part in _run(tasks) for r in part], True
+        except RollcallError:
+            logger.exception("history read failed: answering with the heuristic")
+            count("PredictionHistoryFailed")
+            return [], False
+
+    def _student_records(
+        self, reader: HistoryReader, student_id: str, before: datetime
+    ) -> list[AttendanceRecord]:
+        """The student's records before ``before``: those older than a week as kept by this
+        container (read whole at most ``STUDENT_HISTORY_REFRESH_SECONDS`` ago), the last week now."""
+        key = (self.records.org, student_id)
+        found, kept = self.caches.students.get(key)
+        if found:
+            cutoff = self.now - RECENT
+            fresh = reader.student(student_id, since=cutoff, before=FAR_FUTURE)
+            records = [r for r in kept if r.starts_at < cutoff] + fresh
+        else:
+            records = reader.student(student_id, before=FAR_FUTURE)
+            self.caches.students.put(key, records)
+        return [r for r in records if r.starts_at < before]
+
+    def _class_records(
+        self, reader: HistoryReader, class_id: str, since: datetime, before: datetime
+    ) -> list[AttendanceRecord]:
+        org = self.records.org
+        key = (org, class_id, since, before)
+        found, session_ids = self.caches.class_sessions.get(key)
+        if not found:
+            session_ids = [s.session_id for s in reader.class_sessions(class_id, since=since, before=before)]
+            self.caches.class_sessions.put(key, session_ids)
+        out: list[AttendanceRecord] = []
+        for session_id in session_ids:
+            found, records = self.caches.session_records.get((org, session_id))
+            if not found:
+                records = reader.session_records(session_id)
+                self.caches.session_records.put((org, session_id), records)
+            out.extend(records)
+        return out
+
+    def _record(self, who: Principal, answers: list[dict[str, Any]]) -> None:
+        """Store the predictions (with their ids added to the answers); failures are only logged."""
+        rows = []
+        for a in answers:
+            a["prediction_id"] = uuid.uuid4().hex[:20]
+            if a["starts_at"] is None:
+                continue  # an unresolved session: nothing to compare with later
+            stored = StoredPrediction(
+                prediction_id=a["prediction_id"],
+                student_id=a["student_id"],
+                session_id=a["session_id"],
+                class_id=a["class_id"],
+                starts_at=datetime.fromisoformat(a["starts_at"].replace("Z", "+00:00")),
+                probability=a["probability"],
+                method=a["method"],
+                model_type=self.model_type,
+                model_version=a["model_version"],
+                variant=a["variant"],
+                made_at=self.now,
+                made_by=who.sub,
+            )
+            rows.append((stored, {"interval": a["interval"], "risk_level": a["risk_level"]}))
+        repo = PredictionRepo(self.records)
+        chunks = [rows[i : i + WRITE_CHUNK] for i in range(0, len(rows), WRITE_CHUNK)]
+        try:
+            _run([partial(repo.put_many, c, retention=self.retention) for c in chunks])
+        except RollcallError:
+            logger.exception("predictions could not be recorded", extra={"count": len(rows)})
+            count("PredictionNotRecorded", len(rows))
+
+
+def _org_stats(state: RegistryState, records: Iterable[AttendanceRecord]) -> OrgStats:
+    """The heuristic's base rate: the organisation's usable records as last counted by training
+    (the registry's ``data_stats``), else the records this request read."""
+    stats = state.data_stats
+    if stats.get("usable_records"):
+        return OrgStats(int(stats["attended"]), int(stats["usable_records"]))
+    return OrgStats.from_records(records)
+
+
+def _both[A, B](first: Callable[[], A], second: Callable[[], B]) -> tuple[A, B]:
+    """Two independent calls at once; their results."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(second)
+        return first(), later.result()
+
+
+def _run[T](tasks: Sequence[Callable[[], T]]) -> list[T]:
+    """Run the tasks (concurrently when there are several); their results in order."""
+    if len(tasks) <= 1:
+        return [task() for task in tasks]
+    with ThreadPoolExecutor(max_workers=min(MAX_READERS, len(tasks))) as pool:
+        return list(pool.map(lambda task: task(), tasks))

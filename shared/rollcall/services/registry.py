@@ -1,0 +1,266 @@
+"""The model registry as users see it: models, versions, activation (and rollback), traffic
+splits, stage history, and comparing versions on the outcomes of their predictions.
+
+What MLflow's and SageMaker's registries offer, for Rollcall's models:
+
+- every version with its lineage (the training job, who asked, the data hash, the version that
+  was active when it was trained), its metrics, params, features and library versions, its
+  artifact's location and sha256, and the activation decision made after training;
+- activation of any version by an admin (a rollback is the activation of an older version);
+  the artifact is checked against its sha256 first, and a version whose artifact fails is
+  refused (409 ARTIFACT_INTEGRITY);
+- a champion/challenger split (``PUT .../traffic``), stable per student;
+- the stage history: every registration, activation, archiving and traffic change, with who and
+  when, in the organisation's audit log (subject ``model:<type>``);
+- a comparison of versions (and of champion and challenger) on the attendance that followed the
+  predictions they made.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from rollcall.ml import artifact
+from rollcall.ml import policy as rules
+from rollcall.ml.features import FEATURES
+from rollcall.platform.auth import Principal
+from rollcall.platform.errors import ArtifactIntegrityError, Conflict, InvalidInput, NotFound, RollcallError
+from rollcall.platform.observability import count, logger
+from rollcall.platform.settings import ModelSettings
+from rollcall.services.alerts import Alert
+from rollcall.store.attendance import AttendanceRepo
+from rollcall.store.audit import AuditEntry, AuditLog
+from rollcall.store.model_versions import (
+    ArtifactStore,
+    ModelRegistry,
+    ModelVersion,
+    RegistryState,
+    check_model_type,
+)
+from rollcall.store.prediction_log import PredictionRepo, StoredPrediction
+from rollcall.store.table import OrgRecords
+
+if TYPE_CHECKING:
+    from rollcall.ml.model import AttendanceModel
+
+MAX_COMPARE_DAYS = 90
+
+
+def audit_subject(model_type: str) -> str:
+    return f"model:{model_type}"
+
+
+def audit(
+    records: OrgRecords, actor: str, action: str, model_type: str, at: datetime, **details: Any
+) -> None:
+    AuditLog(records).append(
+        actor=actor, action=action, subject=audit_subject(model_type), at=at, details=details
+    )
+
+
+@dataclass
+class RegistryService:
+    """The registry of one organisation, with the stores it needs."""
+
+    records: OrgRecords  # the audit log and the attendance outcomes
+    registry: ModelRegistry
+    artifacts: ArtifactStore
+
+    @classmethod
+    def of(cls, settings: ModelSettings, org: str) -> RegistryService:
+        return cls(
+            records=OrgRecords(org, settings.records_table),
+            registry=ModelRegistry(org, settings.registry_table),
+            artifacts=ArtifactStore(settings.model_bucket),
+        )
+
+    def overview(self, model_type: str) -> tuple[RegistryState, list[ModelVersion]]:
+        check_model_type(model_type)
+        return self.registry.state(model_type), self.registry.versions(model_type)
+
+    def verify(self, entry: ModelVersion) -> None:
+        """Check the stored artifact of ``entry`` against its sha256 (ArtifactIntegrityError if not)."""
+        key = artifact.prefix(entry.model_type, self.registry.org, entry.version) + artifact.MODEL_FILE
+        try:
+            data = self.artifacts.get(key)
+        except NotFound:
+            raise ArtifactIntegrityError({"reason": "the artifact is missing", "key": key}) from None
+        artifact.load(data, entry.sha256)
+
+    def activate(
+        self,
+        who: Principal,
+        model_type: str,
+        version: str,
+        *,
+        reason: str | None,
+        now: datetime,
+        alert: Callable[[Alert], Any],
+    ) -> tuple[RegistryState, str | None]:
+        """Activate ``version`` (a rollback when it is older); the new state and the previous active."""
+        check_model_type(model_type)
+        entry = self.registry.require(model_type, version)
+        try:
+            self.verify(entry)
+        except ArtifactIntegrityError as e:
+            report_integrity(
+                self.registry.org, model_type, version, entry.sha256, e, now=now, source="train", alert=alert
+            )
+            raise Conflict(
+                {"reason": "the version's artifact failed its integrity check", "version": version},
+                code="ARTIFACT_INTEGRITY",
+            ) from e
+        previous = self.registry.state(model_type).active
+        state = self.registry.activate(model_type, entry, actor=who.sub, at=now)
+        audit(
+            self.records,
+            who.sub,
+            "model.activated",
+            model_type,
+            now,
+            version=version,
+            previous=previous,
+            reason=reason or "manual activation",
+            automatic=False,
+        )
+        count("ModelActivated")
+        return state, previous
+
+    def set_traffic(
+        self, who: Principal, model_type: str, challenger: str | None, share: float, *, now: datetime
+    ) -> RegistryState:
+        """Route ``share`` of students to ``challenger`` (None or a share of 0 ends the split)."""
+        check_model_type(model_type)
+        if not 0.0 <= share <= 1.0:
+            raise InvalidInput("share must be between 0 and 1", code="INVALID_SHARE")
+        state = self.registry.state(model_type)
+        entry = None
+        if challenger and share > 0:
+            if state.active is None:
+                raise Conflict("there is no active version to split traffic with", code="NO_ACTIVE_MODEL")
+            if challenger == state.active:
+                raise InvalidInput("the challenger is the active version", code="INVALID_CHALLENGER")
+            entry = self.registry.require(model_type, challenger)
+            if entry.status == rules.ARCHIVED:
+                raise Conflict(
+                    f"{challenger} is archived: activate it or pick another", code="VERSION_ARCHIVED"
+                )
+        state = self.registry.set_traffic(model_type, entry, share, actor=who.sub, at=now)
+        audit(
+            self.records,
+            who.sub,
+            "model.traffic_changed",
+            model_type,
+            now,
+            champion=state.active,
+            challenger=state.challenger,
+            share=state.share,
+        )
+        return state
+
+    def history(self, model_type: str) -> list[AuditEntry]:
+        check_model_type(model_type)
+        return AuditLog(self.records).for_subject(audit_subject(model_type))
+
+    def compare(self, model_type: str, *, days: int, now: datetime) -> list[dict[str, Any]]:
+        """Per (version, variant, method): the predictions of the last ``days`` whose session has
+        happened and has a record, scored against that record (Brier, log loss, ROC-AUC)."""
+        check_model_type(model_type)
+        if not 1 <= days <= MAX_COMPARE_DAYS:
+            raise InvalidInput(f"days must be between 1 and {MAX_COMPARE_DAYS}", code="INVALID_WINDOW")
+        latest: dict[tuple[str, str, str | None], StoredPrediction] = {}  # (session, student, version)
+        for p in PredictionRepo(self.records).made_between(now - timedelta(days=days), now):
+            if p.model_type == model_type and p.session_id and p.starts_at < now:
+                latest[(p.session_id, p.student_id, p.model_version)] = p  # the latest of each
+        outcomes = _outcomes(AttendanceRepo(self.records), {s for s, _, _ in latest})
+        groups: dict[tuple[str | None, str, str], list[tuple[float, bool]]] = defaultdict(list)
+        for p in latest.values():
+            attended = outcomes.get((p.session_id or "", p.student_id))
+            if attended is not None:
+                groups[(p.model_version, p.variant, p.method)].append((p.probability, attended))
+        return [
+            {"model_version": v, "variant": variant, "method": method, **_scores(pairs)}
+            for (v, variant, method), pairs in sorted(groups.items(), key=lambda kv: str(kv[0]))
+        ]
+
+
+def _outcomes(attendance: AttendanceRepo, session_ids: set[str]) -> dict[tuple[str, str], bool]:
+    from rollcall.ml.features import USABLE
+
+    out = {}
+    for session_id in session_ids:
+        for r in attendance.for_session(session_id):
+            if r.status in USABLE:
+                out[(r.session_id, r.student_id)] = r.attended
+    return out
+
+
+def _scores(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
+    import numpy as np
+
+    from rollcall.ml.evaluate import metrics
+
+    p = np.array([x for x, _ in pairs])
+    y = np.array([a for _, a in pairs], dtype=bool)
+    m = metrics(y, p)
+    auc = m["roc_auc"]
+    return {
+        "predictions": len(pairs),
+        "observed_rate": round(m["observed_rate"], 4),
+        "mean_probability": round(m["predicted_rate"], 4),
+        "brier": round(m["brier"], 4),
+        "log_loss": round(m["log_loss"], 4),
+        "roc_auc": None if auc != auc else round(auc, 4),  # NaN when only one outcome occurred
+    }
+
+
+def report_integrity(
+    org: str,
+    model_type: str,
+    version: str,
+    expected_sha256: str | None,
+    error: ArtifactIntegrityError,
+    *,
+    now: datetime,
+    source: str,
+    alert: Callable[[Alert], Any],
+) -> None:
+    """Log, count (``ModelArtifactRejected``) and alert a model artifact that failed its check."""
+    detail = error.detail if isinstance(error.detail, dict) else {"reason": str(error.detail)}
+    evidence = {"version": version, "expected_sha256": expected_sha256, **detail}
+    logger.error("model artifact refused", extra={"model_type": model_type, **evidence})
+    count("ModelArtifactRejected")
+    try:
+        alert(
+            Alert(
+                org=org,
+                type="model_artifact_integrity",
+                severity="critical",
+                subject=f"model:{model_type}:{version}",
+                evidence=evidence,
+                detected_at=now,
+                source=source,
+            )
+        )
+    except RollcallError:
+        logger.exception("the integrity alert could not be sent")
+
+
+def load_version(
+    artifacts: ArtifactStore, org: str, model_type: str, version: str, sha256: str | None
+) -> AttendanceModel:
+    """A registered version's model from the model bucket, checked against the sha256 the registry
+    recorded and against this code's features: ArtifactIntegrityError when it is missing or fails."""
+    path = artifact.prefix(model_type, org, version) + artifact.MODEL_FILE
+    try:
+        data = artifacts.get(path)
+    except NotFound:
+        raise ArtifactIntegrityError({"reason": "the artifact is missing", "key": path}) from None
+    loaded = artifact.load(data, sha256 or "")
+    if tuple(loaded.features) != FEATURES:
+        raise ArtifactIntegrityError({"reason": "the model's features are not this code's features"})
+    return loaded
