@@ -74,10 +74,11 @@ test: validate $(BUILT)  ## install what the tests need and run the whole suite
 unit: $(STAMP)  ## unit tests only (no network)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
-lint: validate $(BUILT)  ## ruff, mypy, sam validate --lint, sam build
+lint: validate $(BUILT)  ## ruff, mypy, the import layering, sam validate --lint, sam build
 	ruff check .
 	ruff format --check .
 	mypy
+	lint-imports
 
 fmt: $(STAMP)  ## format and fix what ruff can
 	ruff format .

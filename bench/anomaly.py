@@ -97,8 +97,9 @@ def _detect(history: SyntheticHistory, settings: AnomalyScanSettings) -> tuple[D
     """The detectors over the history as a scan at its end reads it, with a model trained up to two
     weeks before (timed: the detectors only, not the training)."""
     from rollcall.anomaly.detect import detect
-    from rollcall.anomaly.inputs import ActiveModel, from_history
+    from rollcall.anomaly.inputs import ActiveModel
     from rollcall.ml import train
+    from testkit.scan_inputs import from_history
 
     trained = train.train([r for r in history.records if r.starts_at < history.now - timedelta(days=14)])
     inputs = from_history(history, ActiveModel("bench", trained.model))

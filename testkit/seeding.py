@@ -12,7 +12,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
-from rollcall.store.audit import AuditLog
+from rollcall.store.audit import ATTENDANCE_CORRECTED, AuditLog
 from rollcall.store.photo_events import MarkingRepo
 from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgDirectory, OrgRecords
@@ -60,7 +60,7 @@ def store_history(records: OrgRecords, history: SyntheticHistory) -> dict[str, i
     for c in history.corrections:
         audit.append(
             actor=c.corrected_by,
-            action="attendance.corrected",
+            action=ATTENDANCE_CORRECTED,
             subject=f"attendance:{c.session_id}:{c.student_id}",
             at=c.corrected_at,
             details={

@@ -1,8 +1,8 @@
 """anomaly-scan: scans attendance for anomalies every 6 hours and on demand; lists and reviews them."""
 
 from rollcall.api import anomalies
+from rollcall.api.app import create_app
 from rollcall.platform.handlers import make_handler
-from rollcall.platform.http import create_app
 from rollcall.platform.settings import AnomalyScanSettings, load_settings
 from rollcall.services import scanning
 

@@ -1,8 +1,8 @@
 """encode-face: students, their enrolled faces, and searching faces by photo."""
 
 from rollcall.api import faces, students
+from rollcall.api.app import create_app
 from rollcall.platform.handlers import make_handler
-from rollcall.platform.http import create_app
 from rollcall.platform.settings import EncodeFaceSettings, load_settings
 
 settings = load_settings(EncodeFaceSettings)

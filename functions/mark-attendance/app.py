@@ -1,8 +1,8 @@
 """mark-attendance: sessions, marking attendance from classroom photos, the register, corrections."""
 
 from rollcall.api import marking, sessions
+from rollcall.api.app import create_app
 from rollcall.platform.handlers import make_handler
-from rollcall.platform.http import create_app
 from rollcall.platform.settings import MarkAttendanceSettings, load_settings
 
 settings = load_settings(MarkAttendanceSettings)

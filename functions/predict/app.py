@@ -1,8 +1,8 @@
 """predict: attendance predictions (and the platform's health and identity routes)."""
 
 from rollcall.api import predictions
+from rollcall.api.app import create_app
 from rollcall.platform.handlers import make_handler
-from rollcall.platform.http import create_app
 from rollcall.platform.settings import PredictSettings, load_settings
 
 settings = load_settings(PredictSettings)

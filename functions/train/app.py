@@ -1,8 +1,8 @@
 """train: attendance import, training jobs (HTTP to ask, SQS to run), the model registry, schedules."""
 
 from rollcall.api import imports, jobs, registry
+from rollcall.api.app import create_app
 from rollcall.platform.handlers import make_handler, sqs_batch
-from rollcall.platform.http import create_app
 from rollcall.platform.settings import TrainSettings, load_settings
 from rollcall.services import training
 

@@ -93,7 +93,9 @@ def test_each_function_with_its_layers_fits_lambdas_size_limit() -> None:
 
 def test_layers_hold_what_they_promise() -> None:
     core = BUILD / "CoreLayer" / "python"
-    assert (core / "rollcall" / "handlers.py").is_file()
+    assert (core / "rollcall" / "platform" / "handlers.py").is_file()
+    # the test kit (synthetic worlds, seeding) serves tests, benchmarks and `make seed` only
+    assert not (core / "testkit").exists() and not list(core.rglob("synthetic"))
     # boto3 comes from the Lambda runtime, not from the layer
     assert not (core / "botocore").exists() and not (core / "boto3").exists()
     face_models = BUILD / "FaceLayer" / "python" / "face_recognition_models" / "models"

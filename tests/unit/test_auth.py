@@ -20,8 +20,9 @@ from fastapi.testclient import TestClient
 from jwt import PyJWKClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
+from rollcall.api.access import AdminOnly, Staff
+from rollcall.api.app import create_app
 from rollcall.platform.auth import TokenVerifier, issue_token
-from rollcall.platform.http import AdminOnly, Staff, create_app
 from rollcall.platform.settings import FunctionSettings
 
 SECRET = "a-local-test-secret-of-at-least-32-characters"

@@ -10,10 +10,11 @@ from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from rollcall.api.access import Staff
+from rollcall.api.app import create_app
 from rollcall.platform import errors
 from rollcall.platform.auth import issue_token
 from rollcall.platform.handlers import make_handler, trigger_of
-from rollcall.platform.http import Staff, create_app
 from rollcall.platform.settings import FunctionSettings
 
 SECRET = "a-local-test-secret-of-at-least-32-characters"

@@ -19,6 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+ReviewStatus = Literal["open", "acknowledged", "resolved"]  # where a person's review has taken it
+REVIEW_STATUSES: tuple[ReviewStatus, ...] = get_args(ReviewStatus)
+OPEN, ACKNOWLEDGED, RESOLVED = REVIEW_STATUSES
 Severity = Literal["low", "medium", "high", "critical"]
 SEVERITIES: tuple[Severity, ...] = get_args(Severity)
 ALERTED: frozenset[str] = frozenset({"high", "critical"})

@@ -5,11 +5,12 @@
   them: ``session_id``, ``class_id``, ``photo_hash``, ``marked_at_time`` (datetime), ``counts``
   {faces, present, uncertain, unknown} and ``faces`` (per face: ``student_id``, ``status``,
   ``distance``, ``within_confident``).
-- ``corrections``: teachers' corrections (:class:`Correction`), from the audit log.
+- ``corrections``: teachers' corrections (:class:`Correction`), from the audit log
+  (``rollcall.services.scanning.correction_of``).
 - ``model``: the active attendance model (:class:`ActiveModel`), or None.
 
 Nothing here reads the store: the scan service does, and tests and benchmarks build the same
-inputs from a synthetic history (:func:`from_history`).
+inputs from a synthetic history (``testkit.scan_inputs.from_history``).
 """
 
 from __future__ import annotations
@@ -26,10 +27,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from rollcall.platform.settings import AnomalyScanSettings
-    from rollcall.store.audit import AuditEntry
-    from testkit.synthetic import SyntheticHistory
-
-CORRECTED = "attendance.corrected"
 
 
 class DriftModel(Protocol):
@@ -63,26 +60,6 @@ class Correction:
     from_status: str | None
     from_source: str | None
     to_status: str
-
-
-def correction_of(entry: AuditEntry) -> Correction | None:
-    """The correction an audit entry records, or None for any other entry."""
-    from rollcall.domain import parse_time
-
-    kind, _, rest = entry.subject.partition(":")
-    session_id, _, student_id = rest.partition(":")
-    if entry.action != CORRECTED or kind != "attendance" or not student_id:
-        return None
-    d = entry.details
-    return Correction(
-        student_id,
-        session_id,
-        parse_time(entry.at),
-        entry.actor,
-        d.get("from"),
-        d.get("from_source"),
-        d["to"],
-    )
 
 
 @dataclass(frozen=True)
@@ -132,38 +109,3 @@ class Context:
 
 class Skip(Exception):
     """Raised by a detector that cannot judge this organisation now; the reason is reported."""
-
-
-def from_history(history: SyntheticHistory, model: ActiveModel | None = None) -> ScanInputs:
-    """The inputs a scan at ``history.now`` reads once ``history`` is stored (tests, benchmarks)."""
-    from rollcall.domain import Source
-
-    events = [
-        {
-            "session_id": e.session_id,
-            "class_id": e.class_id,
-            "photo_hash": e.photo_hash,
-            "marked_at_time": e.taken_at,
-            "counts": {
-                "faces": e.faces,
-                "present": e.present,
-                "uncertain": e.uncertain,
-                "unknown": e.unknown,
-            },
-            "faces": [dict(f) for f in e.face_details],
-        }
-        for e in history.marking_events
-    ]
-    corrections = [
-        Correction(
-            c.student_id,
-            c.session_id,
-            c.corrected_at,
-            c.corrected_by,
-            c.previous_status.value,
-            Source(c.previous_source).value,
-            c.status.value,
-        )
-        for c in history.corrections
-    ]
-    return ScanInputs(history.org, history.now, history.records, events, corrections, model)

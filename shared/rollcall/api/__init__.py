@@ -1,5 +1,7 @@
-"""HTTP routers, one module per resource; each function's app.py mounts the ones it serves.
+"""HTTP routers and their schemas, one module per resource; each function's app.py mounts the
+ones it serves (``rollcall.api.app.create_app``).
 
-Routers parse and answer (Pydantic models in, Pydantic models out) and call one function of
-the domain modules (``rollcall.services.students``, ``rollcall.services.marking``, ...); they hold no rules.
+Routers authenticate and authorise the caller (``rollcall.api.access``: the only place where
+authorisation is decided), parse and answer (Pydantic models in, Pydantic models out) and call
+the services (``rollcall.services``); they hold no rules and never touch a store.
 """

@@ -8,19 +8,21 @@ where alerts go and where the active model comes from.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from rollcall.anomaly.findings import AnomalyType, Severity
+from rollcall.anomaly.findings import AnomalyType, ReviewStatus, Severity
+from rollcall.api.access import Staff
 from rollcall.api.deps import now, records_of, settings_of
 from rollcall.api.schemas import Id
 from rollcall.domain import iso
-from rollcall.platform.http import Staff
 from rollcall.platform.settings import AnomalyScanSettings
 from rollcall.services.scanning import ScanResult, list_anomalies, require, review, scan, summary
-from rollcall.store.anomalies import Anomaly, Status
+
+if TYPE_CHECKING:
+    from rollcall.store.anomalies import Anomaly
 
 router = APIRouter(prefix="/v1/anomalies", tags=["anomalies"])
 
@@ -32,7 +34,7 @@ class AnomalyOut(BaseModel):
     subject: str = Field(description="student:<id>, session:<id>, class:<id>, model:<type> or org:<org>")
     summary: str = Field(description="what was found, in one sentence")
     evidence: dict[str, Any] = Field(description="the numbers behind it (windows, rates, counts, ids)")
-    status: Status
+    status: ReviewStatus
     detected_at: str
     last_seen_at: str = Field(description="the last scan that found it again while it was open")
     seen_count: int = Field(description="how many scans found it (once raised, at most one a day)")
@@ -94,7 +96,7 @@ class AnomalyPage(BaseModel):
 
 
 class ReviewIn(BaseModel):
-    status: Status = Field(
+    status: ReviewStatus = Field(
         description="open → acknowledged | resolved; acknowledged → resolved | open; resolved → open"
     )
     note: str | None = Field(default=None, max_length=1000)
@@ -116,7 +118,7 @@ def post_scan(request: Request, who: Staff) -> ScanOut:
 def get_anomalies(
     request: Request,
     who: Staff,
-    status: Status | None = None,
+    status: ReviewStatus | None = None,
     type: AnomalyType | None = None,
     severity: Severity | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
 from rollcall.platform.auth import Principal
 from rollcall.platform.settings import FaceSettings, FunctionSettings
-from rollcall.store.photos import PhotoStore
-from rollcall.store.table import OrgRecords
+from rollcall.services import stores
+
+if TYPE_CHECKING:
+    from rollcall.store.photos import PhotoStore
+    from rollcall.store.table import OrgRecords
 
 
 def settings_of[S: FunctionSettings](request: Request, cls: type[S]) -> S:
@@ -21,13 +25,12 @@ def settings_of[S: FunctionSettings](request: Request, cls: type[S]) -> S:
 
 def records_of(request: Request, who: Principal) -> OrgRecords:
     """The records table as the caller's organisation sees it (and only it)."""
-    return OrgRecords(who.org, request.app.state.settings.records_table)
+    return stores.records(request.app.state.settings, who.org)
 
 
 def photos_of(request: Request, who: Principal) -> PhotoStore:
     """The caller's organisation's kept photos (kept only if FACE_STORE_PHOTOS; deletable always)."""
-    settings = settings_of(request, FaceSettings)
-    return PhotoStore(who.org, settings.photo_bucket, keep=settings.face_store_photos)
+    return stores.photos(settings_of(request, FaceSettings), who.org)
 
 
 def now() -> datetime:

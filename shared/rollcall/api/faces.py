@@ -3,20 +3,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
+from rollcall.api.access import AnyUser, Staff, ensure_self_or_staff
 from rollcall.api.deps import now, photos_of, records_of, settings_of
 from rollcall.api.schemas import Id
-from rollcall.face.quality import issues
-from rollcall.platform.http import AnyUser, Staff, ensure_self_or_staff
 from rollcall.platform.settings import FaceSettings
-from rollcall.services.enrolment import delete_enrolled_face, enrol_face
+from rollcall.services.enrolment import delete_enrolled_face, enrol_face, list_faces
 from rollcall.services.face_search import search_faces
-from rollcall.store.faces import FaceRepo, StoredFace
-from rollcall.store.roster import RosterRepo
+
+if TYPE_CHECKING:
+    from rollcall.store.faces import StoredFace
 
 router = APIRouter(prefix="/v1/students/{student_id}/faces", tags=["faces"])
 search_router = APIRouter(prefix="/v1/faces", tags=["faces"])
@@ -65,6 +65,7 @@ def post_face(student_id: Id, body: FaceIn, request: Request, response: Response
         settings,
         photos_of(request, who),
         now=now(),
+        name_the_other=who.is_staff(),  # a student is never told whose face theirs matches
     )
     if not created:
         response.status_code = status.HTTP_200_OK
@@ -74,9 +75,7 @@ def post_face(student_id: Id, body: FaceIn, request: Request, response: Response
 @router.get("", summary="A student's enrolled faces (ids, dates, quality; never embeddings)")
 def get_faces(student_id: Id, request: Request, who: AnyUser) -> list[FaceOut]:
     ensure_self_or_staff(who, student_id)
-    records = records_of(request, who)
-    RosterRepo(records).require(student_id)
-    return [FaceOut.of(f) for f in FaceRepo(records).of_student(student_id)]
+    return [FaceOut.of(f) for f in list_faces(records_of(request, who), student_id)]
 
 
 @router.delete(
@@ -121,7 +120,7 @@ class SearchOut(BaseModel):
 )
 def post_search(body: SearchIn, request: Request, who: Staff) -> SearchOut:
     settings = settings_of(request, FaceSettings)
-    result, names = search_faces(
+    found = search_faces(
         records_of(request, who),
         who,
         body.image_base64,
@@ -130,18 +129,18 @@ def post_search(body: SearchIn, request: Request, who: Staff) -> SearchOut:
         max_results=body.max_results,
         now=now(),
     )
-    face = result.face
+    result, face = found.result, found.result.face
     return SearchOut(
         searched_face={
             "box": face.box.as_dict(),
             "quality": face.quality.as_dict(),
-            "quality_issues": issues(face.quality, settings),
+            "quality_issues": found.quality_issues,
         },
         face_count=result.face_count,
         matches=[
             Candidate(
                 student_id=c.student_id,
-                name=names[c.student_id],
+                name=found.names[c.student_id],
                 distance=round(c.distance, 4),
                 similarity=c.similarity,
                 status=str(c.status),

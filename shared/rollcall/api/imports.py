@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from rollcall.api.access import Staff
 from rollcall.api.deps import now, records_of
 from rollcall.platform.errors import UnsupportedMedia
-from rollcall.platform.http import Staff
 from rollcall.services.importing import import_csv
 
 router = APIRouter(prefix="/v1/attendance", tags=["attendance"])

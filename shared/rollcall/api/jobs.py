@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
+from rollcall.api.access import Staff
 from rollcall.api.deps import records_of
 from rollcall.api.schemas import Id, timestamp
-from rollcall.platform.http import Staff
-from rollcall.store.job_log import Job, JobRepo
+from rollcall.services import jobs
+
+if TYPE_CHECKING:
+    from rollcall.store.job_log import Job
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -53,9 +56,9 @@ class JobOut(BaseModel):
 
 @router.get("", summary="The organisation's latest jobs, newest first (staff)")
 def get_jobs(request: Request, who: Staff, limit: int = Query(default=20, ge=1, le=100)) -> list[JobOut]:
-    return [JobOut.of(j) for j in JobRepo(records_of(request, who)).recent(limit)]
+    return [JobOut.of(j) for j in jobs.recent_jobs(records_of(request, who), limit)]
 
 
 @router.get("/{job_id}", summary="A job: queued | running | succeeded | failed, with its result (staff)")
 def get_job(job_id: Id, request: Request, who: Staff) -> JobOut:
-    return JobOut.of(JobRepo(records_of(request, who)).require(job_id))
+    return JobOut.of(jobs.get_job(records_of(request, who), job_id))

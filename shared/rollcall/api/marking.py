@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from rollcall.api.access import Staff
 from rollcall.api.deps import now, photos_of, records_of, settings_of
 from rollcall.api.schemas import Id
-from rollcall.platform.http import Staff
 from rollcall.platform.settings import FaceSettings
-from rollcall.services.photo_marking import mark_photo
+from rollcall.services.marking import mark_photo
 
 router = APIRouter(prefix="/v1/sessions", tags=["attendance"])
 

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from rollcall.api.access import AnyUser, ensure_self_or_staff, ensure_staff
 from rollcall.api.deps import now, settings_of
 from rollcall.api.schemas import Id
-from rollcall.platform.http import AnyUser
 from rollcall.platform.settings import PredictSettings
 from rollcall.services.prediction import Ask, PredictionService
 
@@ -96,6 +96,7 @@ def _service(request: Request, org: str) -> PredictionService:
 
 @router.post("", summary="Predict one student's attendance (staff; a student: itself)")
 def post_prediction(body: PredictionIn, request: Request, who: AnyUser) -> PredictionOut:
+    ensure_self_or_staff(who, body.student_id)
     (answer,) = _service(request, who.org).predict(who, [body.ask()])
     return PredictionOut.model_validate(answer)
 
@@ -107,12 +108,14 @@ def post_prediction(body: PredictionIn, request: Request, who: AnyUser) -> Predi
     responses={200: {"model": BatchOut}},
 )
 def post_batch(body: BatchIn, request: Request, who: AnyUser) -> JSONResponse:
-    service = _service(request, who.org)
     if body.session_id is not None:
-        answers = service.predict_session(who, body.session_id)
+        ensure_staff(who, "a student may only ask for predictions about itself, not a whole class")
+        answers = _service(request, who.org).predict_session(who, body.session_id)
     else:
         assert body.items is not None
-        answers = service.predict(who, [item.ask() for item in body.items])
+        for item in body.items:
+            ensure_self_or_staff(who, item.student_id)
+        answers = _service(request, who.org).predict(who, [item.ask() for item in body.items])
     # The answers are already plain JSON values: validating 10,000 of them again costs ~0.1 s.
     content: dict[str, Any] = {
         "count": len(answers),

@@ -3,18 +3,20 @@ comparison) and asking for a training job."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
 from pydantic import BaseModel, Field
 
+from rollcall.api.access import AdminOnly, Staff
 from rollcall.api.deps import now, settings_of
 from rollcall.api.schemas import timestamp
-from rollcall.platform.http import AdminOnly, Staff
 from rollcall.platform.settings import ModelSettings, TrainSettings
 from rollcall.services.registry import MAX_COMPARE_DAYS, RegistryService
 from rollcall.services.training import Trainer
-from rollcall.store.model_versions import MODEL_TYPES, ModelVersion, RegistryState
+
+if TYPE_CHECKING:
+    from rollcall.store.model_versions import ModelVersion, RegistryState
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -151,10 +153,8 @@ def _service(request: Request, org: str) -> RegistryService:
 
 @router.get("", summary="The organisation's models: active version, traffic, last training (staff)")
 def get_models(request: Request, who: Staff) -> ModelsOut:
-    service = _service(request, who.org)
     models = []
-    for model_type in MODEL_TYPES:
-        state, versions = service.overview(model_type)
+    for model_type, state, versions in _service(request, who.org).models():
         models.append(
             {
                 **StateOut.of(model_type, state).model_dump(),
@@ -169,7 +169,7 @@ def get_models(request: Request, who: Staff) -> ModelsOut:
 def get_versions(model_type: str, request: Request, who: Staff) -> VersionsOut:
     service = _service(request, who.org)
     state, versions = service.overview(model_type)
-    bucket = service.artifacts.bucket
+    bucket = service.bucket
     return VersionsOut(
         model_type=model_type,
         active_version=state.active,
@@ -182,8 +182,8 @@ def get_versions(model_type: str, request: Request, who: Staff) -> VersionsOut:
 @router.get("/{model_type}/versions/{version}", summary="One version (staff)")
 def get_version(model_type: str, version: Version, request: Request, who: Staff) -> VersionOut:
     service = _service(request, who.org)
-    state, _ = service.overview(model_type)
-    return VersionOut.of(service.registry.require(model_type, version), state, service.artifacts.bucket)
+    state, entry = service.version(model_type, version)
+    return VersionOut.of(entry, state, service.bucket)
 
 
 @router.post(
@@ -193,16 +193,8 @@ def get_version(model_type: str, version: Version, request: Request, who: Staff)
 def post_activate(
     model_type: str, version: Version, request: Request, who: AdminOnly, body: ActivateIn | None = None
 ) -> ActivationOut:
-    from rollcall.services.alerts import send_alert
-
-    settings = settings_of(request, ModelSettings)
     state, previous = _service(request, who.org).activate(
-        who,
-        model_type,
-        version,
-        reason=body.reason if body else None,
-        now=now(),
-        alert=lambda alert: send_alert(alert, settings.alert_queue_url),
+        who, model_type, version, reason=body.reason if body else None, now=now()
     )
     assert state.active is not None
     return ActivationOut(

@@ -10,12 +10,12 @@ from typing import Literal
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
+from rollcall.api.access import Staff
 from rollcall.api.deps import now, records_of
 from rollcall.api.schemas import AttendanceOut, Id, SessionIn, SessionOut
 from rollcall.domain import Status
-from rollcall.platform.http import Staff
+from rollcall.services import marking
 from rollcall.services.marking import correct, create_session, register
-from rollcall.store.attendance import SessionRepo
 
 router = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 
@@ -52,7 +52,7 @@ def post_session(body: SessionIn, request: Request, who: Staff) -> SessionOut:
 
 @router.get("/{session_id}", summary="A session (teacher, admin)")
 def get_session(session_id: Id, request: Request, who: Staff) -> SessionOut:
-    return SessionOut.of(SessionRepo(records_of(request, who)).require(session_id))
+    return SessionOut.of(marking.get_session(records_of(request, who), session_id))
 
 
 @router.get("/{session_id}/attendance", summary="The session's attendance register (teacher, admin)")

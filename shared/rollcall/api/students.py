@@ -5,14 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
+from rollcall.api.access import AdminOnly, AnyUser, Staff, ensure_self_or_staff
 from rollcall.api.deps import now, photos_of, records_of, settings_of
 from rollcall.api.schemas import Id, timestamp
 from rollcall.domain import Student
-from rollcall.platform.http import AdminOnly, AnyUser, Staff, ensure_self_or_staff
 from rollcall.platform.settings import EncodeFaceSettings
-from rollcall.services.students import create_student, erase_student, face_count
-from rollcall.store.roster import RosterRepo
-from rollcall.store.window_cache import WindowCache
+from rollcall.services import stores, students
+from rollcall.services.students import create_student, erase_student
 
 router = APIRouter(prefix="/v1/students", tags=["students"])
 
@@ -62,8 +61,7 @@ def post_student(body: StudentIn, request: Request, who: Staff) -> StudentOut:
 @router.get("/{student_id}", summary="A student (staff; a student: only itself)")
 def get_student(student_id: Id, request: Request, who: AnyUser) -> StudentOut:
     ensure_self_or_staff(who, student_id)
-    records = records_of(request, who)
-    return StudentOut.of(RosterRepo(records).require(student_id), face_count(records, student_id))
+    return StudentOut.of(*students.get_student(records_of(request, who), student_id))
 
 
 @router.delete(
@@ -77,6 +75,6 @@ def delete_student(student_id: Id, request: Request, who: AdminOnly) -> ErasureO
         student_id,
         photos_of(request, who),
         now=now(),
-        window_cache=WindowCache(who.org, bucket) if bucket else None,
+        window_cache=stores.window_cache(bucket, who.org),
     )
     return ErasureOut(student_id=student_id, erased=erased)

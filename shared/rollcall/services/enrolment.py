@@ -41,10 +41,12 @@ def enrol_face(
     photos: PhotoStore,
     *,
     now: datetime,
+    name_the_other: bool,
 ) -> tuple[StoredFace, bool]:
     """The stored face and whether it is new (False: this photo was enrolled before).
 
-    DUPLICATE_FACE names the other student to staff, never to a student enrolling themself.
+    ``name_the_other``: whether DUPLICATE_FACE may name the other student (the caller decides:
+    staff may know, a student enrolling themself may not).
     """
     from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
 
@@ -57,7 +59,7 @@ def enrol_face(
     face = enrol(photo, settings)
     labels, embeddings = faces.gallery()
     ensure_not_duplicate(
-        face.embedding, Gallery(embeddings, labels), student_id, settings, name_the_other=who.is_staff()
+        face.embedding, Gallery(embeddings, labels), student_id, settings, name_the_other=name_the_other
     )
     photos.put_enrolment(student_id, photo.sha256, photo.data, photo.format)
     stored = faces.add(
@@ -75,6 +77,12 @@ def enrol_face(
         "face enrolled", extra={"student_id": student_id, "face_id": stored.face_id, "ms": face.timings}
     )
     return stored, True
+
+
+def list_faces(records: OrgRecords, student_id: str) -> list[StoredFace]:
+    """A student's enrolled faces (404 STUDENT_NOT_FOUND for an unknown student)."""
+    RosterRepo(records).require(student_id)
+    return FaceRepo(records).of_student(student_id)
 
 
 def delete_enrolled_face(

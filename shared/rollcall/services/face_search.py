@@ -9,9 +9,11 @@ candidates; never the photo), and nothing about the photo is kept.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from rollcall.face.pipeline import SearchResult, search
+from rollcall.face.quality import issues
 from rollcall.face.status import FaceStatus
 from rollcall.platform.auth import Principal
 from rollcall.platform.observability import count
@@ -23,6 +25,13 @@ from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgRecords
 
 
+@dataclass(frozen=True)
+class FaceSearch:
+    result: SearchResult
+    names: dict[str, str]  # candidate student id -> name
+    quality_issues: list[str]  # of the searched face (SMALL_BOUNDING_BOX, LOW_SHARPNESS, EXCESSIVE_CUT)
+
+
 def search_faces(
     records: OrgRecords,
     who: Principal,
@@ -32,8 +41,8 @@ def search_faces(
     class_id: str | None,
     max_results: int,
     now: datetime,
-) -> tuple[SearchResult, dict[str, str]]:
-    """The search result and the names of its candidates (student id → name)."""
+) -> FaceSearch:
+    """The search result, the names of its candidates and what makes the searched face poor."""
     from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
 
     roster = RosterRepo(records)
@@ -51,4 +60,8 @@ def search_faces(
         },
     )
     count("FaceSearched")
-    return result, {c.student_id: names.get(c.student_id, "") for c in result.candidates}
+    return FaceSearch(
+        result,
+        {c.student_id: names.get(c.student_id, "") for c in result.candidates},
+        issues(result.face.quality, settings),
+    )

@@ -3,7 +3,8 @@
 A request (one query or a batch) goes through five steps:
 
 1. Queries: ``{student_id, session_id}`` takes the class and the start from the session;
-   ``{student_id, class_id, starts_at}`` is used as given. A student may ask about itself only.
+   ``{student_id, class_id, starts_at}`` is used as given. (Who may ask about whom is decided by
+   the routes: ``rollcall.api.predictions``.)
 2. Model: the registry state names the active version (the champion) and, optionally, a
    challenger with a share of students; each student is routed to one of the two, stably
    (``rollcall.ml.policy.route``). A version's ``model.npz`` is read from S3 and checked against
@@ -45,13 +46,14 @@ from rollcall.ml.features import CLASS_WINDOW_DAYS, History
 from rollcall.ml.policy import route
 from rollcall.ml.predictor import MODEL, OrgStats, Predictor, Query
 from rollcall.platform.auth import Principal
-from rollcall.platform.errors import ArtifactIntegrityError, Forbidden, NotFound, RollcallError
+from rollcall.platform.errors import ArtifactIntegrityError, NotFound, RollcallError
 from rollcall.platform.observability import count, logger
 from rollcall.platform.settings import PredictSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import load_version, report_integrity
+from rollcall.store.artifacts import ArtifactStore
 from rollcall.store.attendance import SessionRepo
-from rollcall.store.model_versions import ATTENDANCE, ArtifactStore, ModelRegistry, RegistryState
+from rollcall.store.model_versions import ATTENDANCE, ModelRegistry, RegistryState
 from rollcall.store.prediction_log import HistoryReader, PredictionRepo, StoredPrediction
 from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgRecords
@@ -166,17 +168,12 @@ class PredictionService:
     # --- entry points -----------------------------------------------------------------------------
 
     def predict(self, who: Principal, asks: Sequence[Ask]) -> list[dict[str, Any]]:
-        """Predictions for ``asks``, in order."""
-        for ask in asks:
-            if not who.is_staff() and ask.student_id != who.sub:
-                raise Forbidden("a student may only ask for predictions about itself")
+        """Predictions for ``asks``, in order (``who``: recorded as who asked)."""
         queries, unresolved = self._resolve(asks)
         return self._answer(who, queries, unresolved)
 
     def predict_session(self, who: Principal, session_id: str) -> list[dict[str, Any]]:
-        """Predictions for every student of the class of ``session_id`` (staff only)."""
-        if not who.is_staff():
-            raise Forbidden("a student may only ask for predictions about itself")
+        """Predictions for every student of the class of ``session_id``."""
         session = self._session(session_id)
         if session is None:
             raise NotFound(f"no session {session_id}", code="SESSION_NOT_FOUND")

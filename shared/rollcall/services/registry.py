@@ -31,11 +31,12 @@ from rollcall.platform.auth import Principal
 from rollcall.platform.errors import ArtifactIntegrityError, Conflict, InvalidInput, NotFound, RollcallError
 from rollcall.platform.observability import count, logger
 from rollcall.platform.settings import ModelSettings
-from rollcall.services.alerts import Alert
+from rollcall.services.alerts import Alert, send_alert
+from rollcall.store.artifacts import ArtifactStore
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.audit import AuditEntry, AuditLog
 from rollcall.store.model_versions import (
-    ArtifactStore,
+    MODEL_TYPES,
     ModelRegistry,
     ModelVersion,
     RegistryState,
@@ -69,6 +70,7 @@ class RegistryService:
     records: OrgRecords  # the audit log and the attendance outcomes
     registry: ModelRegistry
     artifacts: ArtifactStore
+    alert: Callable[[Alert], Any]  # where an artifact that fails its check is reported
 
     @classmethod
     def of(cls, settings: ModelSettings, org: str) -> RegistryService:
@@ -76,11 +78,26 @@ class RegistryService:
             records=OrgRecords(org, settings.records_table),
             registry=ModelRegistry(org, settings.registry_table),
             artifacts=ArtifactStore(settings.model_bucket),
+            alert=lambda alert: send_alert(alert, settings.alert_queue_url),
         )
+
+    @property
+    def bucket(self) -> str:
+        """The model bucket (versions' artifacts are named relative to it)."""
+        return self.artifacts.bucket
+
+    def models(self) -> list[tuple[str, RegistryState, list[ModelVersion]]]:
+        """Every model type with its state and versions (newest first)."""
+        return [(t, *self.overview(t)) for t in MODEL_TYPES]
 
     def overview(self, model_type: str) -> tuple[RegistryState, list[ModelVersion]]:
         check_model_type(model_type)
         return self.registry.state(model_type), self.registry.versions(model_type)
+
+    def version(self, model_type: str, version: str) -> tuple[RegistryState, ModelVersion]:
+        """The registry state and one version (404 VERSION_NOT_FOUND)."""
+        check_model_type(model_type)
+        return self.registry.state(model_type), self.registry.require(model_type, version)
 
     def verify(self, entry: ModelVersion) -> None:
         """Check the stored artifact of ``entry`` against its sha256 (ArtifactIntegrityError if not)."""
@@ -99,7 +116,6 @@ class RegistryService:
         *,
         reason: str | None,
         now: datetime,
-        alert: Callable[[Alert], Any],
     ) -> tuple[RegistryState, str | None]:
         """Activate ``version`` (a rollback when it is older); the new state and the previous active."""
         check_model_type(model_type)
@@ -108,7 +124,14 @@ class RegistryService:
             self.verify(entry)
         except ArtifactIntegrityError as e:
             report_integrity(
-                self.registry.org, model_type, version, entry.sha256, e, now=now, source="train", alert=alert
+                self.registry.org,
+                model_type,
+                version,
+                entry.sha256,
+                e,
+                now=now,
+                source="train",
+                alert=self.alert,
             )
             raise Conflict(
                 {"reason": "the version's artifact failed its integrity check", "version": version},

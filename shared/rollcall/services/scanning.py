@@ -31,8 +31,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
 from rollcall.anomaly.detect import detect
-from rollcall.anomaly.findings import ALERTED, MODEL_DRIFT, SEVERITIES, TYPES, Finding, Severity, rank
-from rollcall.anomaly.inputs import ActiveModel, ScanInputs, correction_of, windows
+from rollcall.anomaly.findings import (
+    ACKNOWLEDGED,
+    ALERTED,
+    MODEL_DRIFT,
+    OPEN,
+    RESOLVED,
+    SEVERITIES,
+    TYPES,
+    Finding,
+    Severity,
+    rank,
+)
+from rollcall.anomaly.inputs import ActiveModel, Correction, ScanInputs, windows
 from rollcall.domain import AttendanceRecord, iso, parse_time
 from rollcall.platform.auth import Principal
 from rollcall.platform.errors import ArtifactIntegrityError, Conflict, NotFound, RollcallError
@@ -40,9 +51,9 @@ from rollcall.platform.observability import count, logger
 from rollcall.platform.settings import AnomalyScanSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import load_version
-from rollcall.store.anomalies import ACKNOWLEDGED, OPEN, RESOLVED, Anomaly, AnomalyRepo, Mark, new_anomaly_id
+from rollcall.store.anomalies import Anomaly, AnomalyRepo, Mark, new_anomaly_id
 from rollcall.store.attendance import AttendanceRepo, record_from_item
-from rollcall.store.audit import STUDENT_ERASED, AuditLog
+from rollcall.store.audit import ATTENDANCE_CORRECTED, STUDENT_ERASED, AuditEntry, AuditLog
 from rollcall.store.photo_events import MarkingRepo
 from rollcall.store.table import OrgDirectory, OrgRecords
 from rollcall.store.window_cache import WindowCache, WindowSnapshot
@@ -66,17 +77,18 @@ def wiring(settings: AnomalyScanSettings) -> ScanWiring:
     """The function's wiring: alerts to ``ALERT_QUEUE_URL``; the active model from the registry,
     loaded and checked as prediction loads it; drift reported on the registry's state item, where
     the weekly retrain reads it."""
-    from rollcall.store import model_versions as models
+    from rollcall.store import model_versions
+    from rollcall.store.artifacts import ArtifactStore
 
     queue_url = settings.alert_queue_url
 
     def active(org: str) -> ActiveModel | None:
-        state = models.ModelRegistry(org, settings.registry_table).state(models.ATTENDANCE)
+        state = model_versions.ModelRegistry(org, settings.registry_table).state(model_versions.ATTENDANCE)
         if state.active is None:
             return None
-        artifacts = models.ArtifactStore(settings.model_bucket)
+        artifacts = ArtifactStore(settings.model_bucket)
         try:
-            model = load_version(artifacts, org, models.ATTENDANCE, state.active, state.active_sha256)
+            model = load_version(artifacts, org, model_versions.ATTENDANCE, state.active, state.active_sha256)
         except ArtifactIntegrityError:
             # Prediction alerts a refused artifact; drift is judged again once a good one is active.
             logger.exception("the active model failed its check: model drift skipped", extra={"org": org})
@@ -84,7 +96,7 @@ def wiring(settings: AnomalyScanSettings) -> ScanWiring:
         return ActiveModel(state.active, model)
 
     def report(org: str, model_type: str, evidence: dict[str, Any], at: datetime) -> None:
-        models.report_drift(org, model_type, evidence=evidence, at=at, table=settings.registry_table)
+        model_versions.report_drift(org, model_type, evidence=evidence, at=at, table=settings.registry_table)
 
     bucket = settings.scan_cache_bucket
     return ScanWiring(
@@ -174,6 +186,24 @@ def gather(
     events = list(MarkingRepo(records).between(w.markings, now))
     corrections = [c for e in AuditLog(records).between(w.corrections, now) if (c := correction_of(e))]
     return ScanInputs(records.org, now, attendance, events, corrections, model), how
+
+
+def correction_of(entry: AuditEntry) -> Correction | None:
+    """The correction an audit entry records, or None for any other entry."""
+    kind, _, rest = entry.subject.partition(":")
+    session_id, _, student_id = rest.partition(":")
+    if entry.action != ATTENDANCE_CORRECTED or kind != "attendance" or not student_id:
+        return None
+    d = entry.details
+    return Correction(
+        student_id,
+        session_id,
+        parse_time(entry.at),
+        entry.actor,
+        d.get("from"),
+        d.get("from_source"),
+        d["to"],
+    )
 
 
 def read_attendance(

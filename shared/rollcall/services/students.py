@@ -61,6 +61,11 @@ def face_count(records: OrgRecords, student_id: str) -> int:
     return int(item.get("face_count", 0)) if item else 0
 
 
+def get_student(records: OrgRecords, student_id: str) -> tuple[Student, int]:
+    """A student (404 STUDENT_NOT_FOUND) and how many faces they have enrolled."""
+    return RosterRepo(records).require(student_id), face_count(records, student_id)
+
+
 def erase_student(
     records: OrgRecords,
     who: Principal,

@@ -56,15 +56,10 @@ from rollcall.platform.observability import count, logger
 from rollcall.platform.settings import TrainSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import audit, report_integrity
+from rollcall.store.artifacts import ArtifactStore
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.job_log import FAILED, SUCCEEDED, Job, JobRepo
-from rollcall.store.model_versions import (
-    ATTENDANCE,
-    ArtifactStore,
-    ModelRegistry,
-    ModelVersion,
-    RegistryState,
-)
+from rollcall.store.model_versions import ATTENDANCE, ModelRegistry, ModelVersion, RegistryState
 from rollcall.store.model_versions import check_model_type as checked_type
 from rollcall.store.prediction_log import PredictionRepo
 from rollcall.store.queues import send_json

@@ -28,15 +28,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, get_args
+from typing import Any
 
+from rollcall.anomaly.findings import RESOLVED, REVIEW_STATUSES
 from rollcall.domain import iso, parse_time
 from rollcall.platform.errors import ConcurrentUpdate
 from rollcall.store.table import OrgRecords, check_id
 
-Status = Literal["open", "acknowledged", "resolved"]
-STATUSES: tuple[Status, ...] = get_args(Status)
-OPEN, ACKNOWLEDGED, RESOLVED = STATUSES
 MARK_PREFIX = "ANOMALY-DEDUPE#"
 ITEM_PREFIX = "ANOMALY#"
 STORED_FIELDS = (
@@ -215,7 +213,7 @@ class AnomalyRepo:
     def get(self, anomaly_id: str) -> Anomaly | None:
         """An anomaly by id (one small query per status at most)."""
         check_id(anomaly_id, "anomaly_id")
-        for status in STATUSES:
+        for status in REVIEW_STATUSES:
             for item in self.records.query(
                 self.records.key("ANOMALIES", status), index="gsi1", sk_between=(anomaly_id, anomaly_id)
             ):

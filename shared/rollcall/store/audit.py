@@ -19,6 +19,7 @@ from rollcall.domain import iso
 from rollcall.store.attendance import months_between
 from rollcall.store.table import OrgRecords
 
+ATTENDANCE_CORRECTED = "attendance.corrected"  # subject attendance:<session>:<student>; the scan reads it
 STUDENT_ERASED = "student.erased"  # subject student:<id>; the anomaly scan's window cache reads it
 
 

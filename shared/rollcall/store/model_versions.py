@@ -1,4 +1,4 @@
-"""The model registry (DynamoDB) and the model artifacts (S3) of each organisation.
+"""The model registry (DynamoDB) of each organisation: its versions and its state.
 
 Registry items, in the ModelRegistryTable, every key scoped by organisation (``o``) and model
 type (``t``, only ``attendance`` exists)::
@@ -19,10 +19,9 @@ activation is one conditional write of one item (``attribute_not_exists(active) 
 :expected`` for a training job's automatic activation: if another version was activated while
 the job trained, the job's activation fails instead of overwriting it).
 
-Artifacts: ``s3://<bucket>/models/<t>/<o>/<v>/model.npz`` and ``metadata.json``
-(``rollcall.ml.artifact``). They are written once and never changed; archived versions keep
-their files (a rollback to an archived version stays possible). Whoever loads ``model.npz``
-checks its sha256 against the version item before using it.
+Artifacts (``model.npz``, ``metadata.json``) are in S3 (``rollcall.store.artifacts``); archived
+versions keep their files (a rollback to an archived version stays possible). Whoever loads
+``model.npz`` checks its sha256 against the version item before using it.
 
 For the anomaly scan (drift): :func:`active_metadata` gives the active version's metadata.json as
 a dict (``drift_reference`` holds the per-feature decile edges and shares of the latest training
@@ -39,8 +38,6 @@ from typing import Any
 from rollcall.domain import iso, parse_time
 from rollcall.ml import policy as rules
 from rollcall.platform.errors import NotFound
-from rollcall.store import clients
-from rollcall.store.client_errors import translated
 from rollcall.store.table import OrgRecords
 
 ATTENDANCE = "attendance"
@@ -303,39 +300,6 @@ class ModelRegistry:
         changes = {"kind": "model_state"}
         changes |= {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()}
         return _state_from_item(self.items.update(self._pk(model_type), STATE_SK, changes))
-
-
-class ArtifactStore:
-    """Model files in the model bucket, at ``models/{type}/{org}/{version}/{file}``."""
-
-    def __init__(self, bucket: str, *, client: Any = None) -> None:
-        self.bucket = bucket
-        self.client = client
-
-    client = clients.Client("s3")
-
-    @staticmethod
-    def key(prefix: str, name: str) -> str:
-        return prefix + name
-
-    def put(self, prefix: str, files: dict[str, bytes]) -> dict[str, dict[str, Any]]:
-        """Write the files under ``prefix``; per file its key, S3 version id and size."""
-        written = {}
-        for name, data in files.items():
-            key = self.key(prefix, name)
-            with translated("store model artifact"):
-                response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
-            written[name] = {"key": key, "s3_version_id": response.get("VersionId"), "bytes": len(data)}
-        return written
-
-    def get(self, key: str) -> bytes:
-        """The current bytes at ``key`` (NotFound when there are none)."""
-        with translated("read model artifact"):
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
-            return bytes(response["Body"].read())
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
 
 
 # --- what the anomaly scan calls -------------------------------------------------------------------

@@ -13,8 +13,9 @@ import pytest
 from rollcall.domain import Student
 from rollcall.services.alerts import Alert
 from rollcall.services.training import Trainer
+from rollcall.store.artifacts import ArtifactStore
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
-from rollcall.store.model_versions import ArtifactStore, ModelRegistry
+from rollcall.store.model_versions import ModelRegistry
 from rollcall.store.photos import PhotoStore
 from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgDirectory, OrgRecords

@@ -7,8 +7,9 @@ from datetime import datetime, timedelta
 
 from rollcall.anomaly.attendance import attendance_drop, chronic_absence, session_collapse
 from rollcall.anomaly.findings import ATTENDANCE_DROP, CHRONIC_ABSENCE, SESSION_COLLAPSE
-from rollcall.anomaly.inputs import Context, from_history
+from rollcall.anomaly.inputs import Context
 from rollcall.domain import AttendanceRecord
+from testkit.scan_inputs import from_history
 from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import DAY, NOW, context, daily, keys, make_settings, record
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rollcall.anomaly.checkin import group_quantiles, outside_session_window, unusual_arrivals
-from rollcall.anomaly.inputs import Context, from_history
+from rollcall.anomaly.inputs import Context
 from rollcall.domain import AttendanceRecord, Source
+from testkit.scan_inputs import from_history
 from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import DAY, NOW, context, daily, injected, keys, make_settings, record
 

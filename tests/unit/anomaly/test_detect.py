@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from rollcall.anomaly.detect import DETECTORS, detect
 from rollcall.anomaly.findings import Finding, event_finding, merge
-from rollcall.anomaly.inputs import from_history
 from rollcall.services.scanning import decide
 from rollcall.store.anomalies import Anomaly, Mark
+from testkit.scan_inputs import from_history
 from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import make_settings
 

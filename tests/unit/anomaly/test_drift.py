@@ -11,10 +11,11 @@ import pytest
 
 from rollcall.anomaly.drift import model_drift
 from rollcall.anomaly.findings import Finding
-from rollcall.anomaly.inputs import ActiveModel, Context, Skip, from_history
+from rollcall.anomaly.inputs import ActiveModel, Context, Skip
 from rollcall.domain import AttendanceRecord
 from rollcall.ml import train
 from rollcall.ml.features import FEATURES
+from testkit.scan_inputs import from_history
 from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import context, daily
 

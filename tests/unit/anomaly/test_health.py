@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from rollcall.anomaly.health import matching_health
-from rollcall.anomaly.inputs import Context, from_history
+from rollcall.anomaly.inputs import Context
+from testkit.scan_inputs import from_history
 from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import NOW, context, make_settings
 

@@ -6,9 +6,10 @@ from datetime import timedelta
 from typing import Any
 
 from rollcall.anomaly.findings import PROXY_ATTENDANCE
-from rollcall.anomaly.inputs import Context, Correction, from_history
+from rollcall.anomaly.inputs import Context, Correction
 from rollcall.anomaly.proxy import double_matches, overlapping_sessions, repeated_corrections
 from rollcall.domain import Source
+from testkit.scan_inputs import from_history
 from testkit.synthetic import SyntheticHistory
 from tests.unit.anomaly.support import DAY, NOW, context, injected, keys, make_settings, record
 
