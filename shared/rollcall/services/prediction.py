@@ -136,6 +136,141 @@ class Caches:
         )
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """Step 2: the registry's state, the version each student is routed to, and that version's
+    model, loaded, checked against its sha256 and kept by this container (or why it cannot answer)."""
+
+    org: str
+    registry: ModelRegistry
+    artifacts: ArtifactStore
+    cache: TtlCache  # (org, type, version, sha256) → AttendanceModel | ArtifactIntegrityError
+    alert: Callable[[Alert], Any]
+    now: datetime
+    model_type: str = ATTENDANCE
+
+    def state(self) -> tuple[RegistryState, str | None]:
+        try:
+            return self.registry.state(self.model_type), None
+        except RollcallError:
+            logger.exception("registry read failed: answering with the fallbacks")
+            count("PredictionRegistryFailed")
+            return RegistryState(), REGISTRY_DOWN
+
+    @staticmethod
+    def route(state: RegistryState, student_id: str) -> tuple[str | None, str]:
+        if state.active is None:
+            return None, CHAMPION
+        version = route(student_id, state.active, state.challenger, state.share)
+        return version, CHALLENGER if version != state.active else CHAMPION
+
+    def model(self, state: RegistryState, version: str) -> tuple[Any, str | None]:
+        """The verified model of ``version`` (cached), or None and why not."""
+        sha = state.active_sha256 if version == state.active else state.challenger_sha256
+        key = (self.org, self.model_type, version, sha)
+        found, cached = self.cache.get(key)
+        if found:
+            if isinstance(cached, ArtifactIntegrityError):
+                return None, f"the artifact of {version} failed its integrity check"
+            return cached, None
+        loaded: AttendanceModel | ArtifactIntegrityError
+        try:
+            loaded = load_version(self.artifacts, self.org, self.model_type, version, sha)
+        except ArtifactIntegrityError as e:
+            loaded = e
+        except RollcallError:
+            logger.exception(
+                "model artifact read failed: answering with the fallbacks", extra={"version": version}
+            )
+            count("ModelLoadFailed")
+            return None, STORE_DOWN
+        self.cache.put(key, loaded)
+        if isinstance(loaded, ArtifactIntegrityError):
+            report_integrity(
+                self.org,
+                self.model_type,
+                version,
+                sha,
+                loaded,
+                now=self.now,
+                source="predict",
+                alert=self.alert,
+            )
+            return None, f"the artifact of {version} failed its integrity check"
+        logger.info("model loaded", extra={"version": version})
+        return loaded, None
+
+
+@dataclass(frozen=True)
+class HistoryReads:
+    """Step 3: the records the queries' features read. A warm container keeps each student's
+    older records and reads only their last week per request; sessions and the class's last four
+    weeks are kept ``HISTORY_CACHE_TTL_SECONDS``."""
+
+    records: OrgRecords
+    caches: Caches
+    now: datetime
+
+    def read(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], bool]:
+        """The records the queries' features read (whether they could all be read)."""
+        if not queries:
+            return [], True
+        reader = HistoryReader(self.records)
+        latest: dict[str, datetime] = {}
+        windows: dict[str, tuple[datetime, datetime]] = {}
+        for q in queries:
+            latest[q.student_id] = max(latest.get(q.student_id, q.starts_at), q.starts_at)
+            lo, hi = windows.get(q.class_id, (q.starts_at, q.starts_at))
+            windows[q.class_id] = (min(lo, q.starts_at), max(hi, q.starts_at))
+        tasks: list[Callable[[], list[AttendanceRecord]]] = [
+            partial(self.student_records, reader, s, t) for s, t in latest.items()
+        ]
+        tasks += [
+            partial(self.class_records, reader, c, lo - timedelta(days=CLASS_WINDOW_DAYS), hi)
+            for c, (lo, hi) in windows.items()
+        ]
+        try:
+            return [r for part in _run(tasks) for r in part], True
+        except RollcallError:
+            logger.exception("history read failed: answering with the heuristic")
+            count("PredictionHistoryFailed")
+            return [], False
+
+    def student_records(
+        self, reader: HistoryReader, student_id: str, before: datetime
+    ) -> list[AttendanceRecord]:
+        """The student's records before ``before``: those older than a week as kept by this
+        container (read whole at most ``STUDENT_HISTORY_REFRESH_SECONDS`` ago), the last week now."""
+        key = (self.records.org, student_id)
+        found, kept = self.caches.students.get(key)
+        if found:
+            cutoff = self.now - RECENT
+            fresh = reader.student(student_id, since=cutoff, before=FAR_FUTURE)
+            records = [r for r in kept if r.starts_at < cutoff] + fresh
+        else:
+            records = reader.student(student_id, before=FAR_FUTURE)
+            self.caches.students.put(key, records)
+        return [r for r in records if r.starts_at < before]
+
+    def class_records(
+        self, reader: HistoryReader, class_id: str, since: datetime, before: datetime
+    ) -> list[AttendanceRecord]:
+        org = self.records.org
+        key = (org, class_id, since, before)
+        found, session_ids = self.caches.class_sessions.get(key)
+        if not found:
+            session_ids = [s.session_id for s in reader.class_sessions(class_id, since=since, before=before)]
+            self.caches.class_sessions.put(key, session_ids)
+        out: list[AttendanceRecord] = []
+        for session_id in session_ids:
+            found, records = self.caches.session_records.get((org, session_id))
+            if not found:
+                records = reader.session_records(session_id)
+                self.caches.session_records.put((org, session_id), records)
+            out.extend(records)
+        return out
+
+
 @dataclass
 class PredictionService:
     """Predictions for one organisation, with the stores and caches they use."""
@@ -164,6 +299,22 @@ class PredictionService:
             retention=timedelta(days=settings.prediction_retention_days),
             now=now,
         )
+
+    @property
+    def models(self) -> ModelChoice:
+        return ModelChoice(
+            self.records.org,
+            self.registry,
+            self.artifacts,
+            self.caches.models,
+            self.alert,
+            self.now,
+            self.model_type,
+        )
+
+    @property
+    def history(self) -> HistoryReads:
+        return HistoryReads(self.records, self.caches, self.now)
 
     # --- entry points -----------------------------------------------------------------------------
 
@@ -221,12 +372,15 @@ class PredictionService:
                 self.caches.sessions.put(key, session)
         return session
 
-    # --- steps 2 to 5 --------------------------------------------------------------------------------
+    # --- steps 2 to 5 (2 and 3 are ModelChoice and HistoryReads) ---------------------------------
 
     def _answer(self, who: Principal, queries: list[Query], unresolved: set[int]) -> list[dict[str, Any]]:
         resolved = [q for i, q in enumerate(queries) if i not in unresolved]
-        (state, registry_reason), (records, history_ok) = _both(self._state, partial(self._history, resolved))
-        routed = [self._route(state, q.student_id) for q in queries]
+        models = self.models
+        (state, registry_reason), (records, history_ok) = _both(
+            models.state, partial(self.history.read, resolved)
+        )
+        routed = [models.route(state, q.student_id) for q in queries]
         history = History.from_records(records)
         stats = _org_stats(state, records)
         groups: dict[str | None, list[int]] = {}
@@ -242,7 +396,7 @@ class PredictionService:
             elif version is None:
                 model, reason = None, registry_reason or NO_MODEL
             else:
-                model, reason = self._model(state, version)
+                model, reason = models.model(state, version)
             answers = Predictor(model, version, stats).predict(history, [queries[i] for i in positions])
             for i, item in zip(positions, answers.items(), strict=True):
                 item["fallback_reason"] = None if item["method"] == MODEL else (reason or SCORING_FAILED)
@@ -252,116 +406,6 @@ class PredictionService:
                 out[i] = item
         self._record(who, out)
         count("PredictionsMade", len(out))
-        return out
-
-    def _state(self) -> tuple[RegistryState, str | None]:
-        try:
-            return self.registry.state(self.model_type), None
-        except RollcallError:
-            logger.exception("registry read failed: answering with the fallbacks")
-            count("PredictionRegistryFailed")
-            return RegistryState(), REGISTRY_DOWN
-
-    @staticmethod
-    def _route(state: RegistryState, student_id: str) -> tuple[str | None, str]:
-        if state.active is None:
-            return None, CHAMPION
-        version = route(student_id, state.active, state.challenger, state.share)
-        return version, CHALLENGER if version != state.active else CHAMPION
-
-    def _model(self, state: RegistryState, version: str) -> tuple[Any, str | None]:
-        """The verified model of ``version`` (cached), or None and why not."""
-        sha = state.active_sha256 if version == state.active else state.challenger_sha256
-        key = (self.records.org, self.model_type, version, sha)
-        found, cached = self.caches.models.get(key)
-        if found:
-            if isinstance(cached, ArtifactIntegrityError):
-                return None, f"the artifact of {version} failed its integrity check"
-            return cached, None
-        loaded: AttendanceModel | ArtifactIntegrityError
-        try:
-            loaded = load_version(self.artifacts, self.records.org, self.model_type, version, sha)
-        except ArtifactIntegrityError as e:
-            loaded = e
-        except RollcallError:
-            logger.exception(
-                "model artifact read failed: answering with the fallbacks", extra={"version": version}
-            )
-            count("ModelLoadFailed")
-            return None, STORE_DOWN
-        self.caches.models.put(key, loaded)
-        if isinstance(loaded, ArtifactIntegrityError):
-            report_integrity(
-                self.records.org,
-                self.model_type,
-                version,
-                sha,
-                loaded,
-                now=self.now,
-                source="predict",
-                alert=self.alert,
-            )
-            return None, f"the artifact of {version} failed its integrity check"
-        logger.info("model loaded", extra={"version": version})
-        return loaded, None
-
-    def _history(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], bool]:
-        """The records the queries' features read (whether they could all be read)."""
-        if not queries:
-            return [], True
-        reader = HistoryReader(self.records)
-        latest: dict[str, datetime] = {}
-        windows: dict[str, tuple[datetime, datetime]] = {}
-        for q in queries:
-            latest[q.student_id] = max(latest.get(q.student_id, q.starts_at), q.starts_at)
-            lo, hi = windows.get(q.class_id, (q.starts_at, q.starts_at))
-            windows[q.class_id] = (min(lo, q.starts_at), max(hi, q.starts_at))
-        tasks: list[Callable[[], list[AttendanceRecord]]] = [
-            partial(self._student_records, reader, s, t) for s, t in latest.items()
-        ]
-        tasks += [
-            partial(self._class_records, reader, c, lo - timedelta(days=CLASS_WINDOW_DAYS), hi)
-            for c, (lo, hi) in windows.items()
-        ]
-        try:
-            return [r for part in _run(tasks) for r in part], True
-        except RollcallError:
-            logger.exception("history read failed: answering with the heuristic")
-            count("PredictionHistoryFailed")
-            return [], False
-
-    def _student_records(
-        self, reader: HistoryReader, student_id: str, before: datetime
-    ) -> list[AttendanceRecord]:
-        """The student's records before ``before``: those older than a week as kept by this
-        container (read whole at most ``STUDENT_HISTORY_REFRESH_SECONDS`` ago), the last week now."""
-        key = (self.records.org, student_id)
-        found, kept = self.caches.students.get(key)
-        if found:
-            cutoff = self.now - RECENT
-            fresh = reader.student(student_id, since=cutoff, before=FAR_FUTURE)
-            records = [r for r in kept if r.starts_at < cutoff] + fresh
-        else:
-            records = reader.student(student_id, before=FAR_FUTURE)
-            self.caches.students.put(key, records)
-        return [r for r in records if r.starts_at < before]
-
-    def _class_records(
-        self, reader: HistoryReader, class_id: str, since: datetime, before: datetime
-    ) -> list[AttendanceRecord]:
-        org = self.records.org
-        key = (org, class_id, since, before)
-        found, session_ids = self.caches.class_sessions.get(key)
-        if not found:
-            session_ids = [s.session_id for s in reader.class_sessions(class_id, since=since, before=before)]
-            self.caches.class_sessions.put(key, session_ids)
-        out: list[AttendanceRecord] = []
-        for session_id in session_ids:
-            found, records = self.caches.session_records.get((org, session_id))
-            if not found:
-                records = reader.session_records(session_id)
-                self.caches.session_records.put((org, session_id), records)
-            out.extend(records)
         return out
 
     def _record(self, who: Principal, answers: list[dict[str, Any]]) -> None:

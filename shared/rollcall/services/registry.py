@@ -28,7 +28,14 @@ from rollcall.ml import artifact
 from rollcall.ml import policy as rules
 from rollcall.ml.features import FEATURES
 from rollcall.platform.auth import Principal
-from rollcall.platform.errors import ArtifactIntegrityError, Conflict, InvalidInput, NotFound, RollcallError
+from rollcall.platform.errors import (
+    ArtifactIntegrityError,
+    ConcurrentUpdate,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    RollcallError,
+)
 from rollcall.platform.observability import count, logger
 from rollcall.platform.settings import ModelSettings
 from rollcall.services.alerts import Alert, send_alert
@@ -47,8 +54,11 @@ from rollcall.store.table import OrgRecords
 
 if TYPE_CHECKING:
     from rollcall.ml.model import AttendanceModel
+    from rollcall.ml.train import Dataset, TrainedModel
+    from rollcall.store.job_log import Job
 
 MAX_COMPARE_DAYS = 90
+REGISTER_ATTEMPTS = 5  # version names tried when concurrent jobs race for the next one
 
 
 def audit_subject(model_type: str) -> str:
@@ -241,6 +251,128 @@ def _scores(pairs: list[tuple[float, bool]]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class VersionPublisher:
+    """What a training job does to the registry once a model is trained: judge the active version
+    on the same holdout, register the new version (the name taken with a conditional write) with
+    its files, activate it if it won (conditionally on the active version it was compared with),
+    and archive all but the newest versions. Every step is audit-logged with the job as actor."""
+
+    records: OrgRecords
+    registry: ModelRegistry
+    artifacts: ArtifactStore
+    alert: Callable[[Alert], Any]
+    clock: Callable[[], datetime]
+
+    def active_on(self, data: Dataset, active: ModelVersion | None) -> dict[str, Any] | None:
+        """The active version's metrics on this holdout, or None (none active, or unusable)."""
+        from rollcall.ml.train import evaluate_model
+
+        if active is None:
+            return None
+        key = artifact.prefix(active.model_type, self.records.org, active.version) + artifact.MODEL_FILE
+        try:
+            model = artifact.load(self.artifacts.get(key), active.sha256)
+        except (ArtifactIntegrityError, NotFound) as e:
+            error = (
+                e if isinstance(e, ArtifactIntegrityError) else ArtifactIntegrityError({"reason": "missing"})
+            )
+            report_integrity(
+                self.records.org, active.model_type, active.version, active.sha256, error,
+                now=self.clock(), source="train", alert=self.alert,
+            )  # fmt: skip
+            return None
+        if tuple(model.features) != FEATURES:
+            return None  # another feature set: not comparable, the candidate is judged alone
+        return evaluate_model(model, data)
+
+    def register(
+        self, job: Job, trained: TrainedModel, state: RegistryState, evaluation: dict[str, Any]
+    ) -> ModelVersion:
+        """Take the next version name (conditional write), then store the files under it."""
+        taken = [v.version for v in self.registry.versions(job.model_type)]
+        for _ in range(REGISTER_ATTEMPTS):
+            name = rules.next_version(taken)
+            files = artifact.dump(trained, model_type=job.model_type, scope=self.records.org, version=name)
+            prefix = artifact.prefix(job.model_type, self.records.org, name)
+            entry = ModelVersion(
+                model_type=job.model_type,
+                version=name,
+                status=rules.CANDIDATE,
+                created_at=trained.created_at,
+                created_by=job.requested_by,
+                job_id=job.job_id,
+                sha256=files.sha256,
+                artifact={"bucket": self.artifacts.bucket, "prefix": prefix, "files": {}},
+                metadata=_json(files.files[artifact.METADATA_FILE]),
+                trained_records=int(trained.metrics["usable_records"]),
+                parent_version=state.active,
+                evaluation=evaluation,
+            )
+            if self.registry.register(entry):
+                break
+            taken.append(name)
+        else:
+            raise ConcurrentUpdate("no free version name after several attempts; retry the training")
+        stored = self.artifacts.put(prefix, files.files)
+        self.registry.update_version(
+            job.model_type,
+            name,
+            artifact={"bucket": self.artifacts.bucket, "prefix": prefix, "files": stored},
+        )
+        audit(
+            self.records,
+            f"job:{job.job_id}",
+            "model.registered",
+            job.model_type,
+            trained.created_at,
+            version=name,
+            sha256=files.sha256,
+            requested_by=job.requested_by,
+            parent_version=state.active,
+        )
+        logger.info("model version registered", extra={"version": name, "sha256": files.sha256})
+        return entry
+
+    def activate(
+        self, job: Job, entry: ModelVersion, state: RegistryState, reason: str, now: datetime
+    ) -> bool:
+        try:
+            self.registry.activate(
+                job.model_type,
+                entry,
+                actor=f"job:{job.job_id}",
+                at=now,
+                only_if_active=state.active,
+                conditional=True,
+            )
+        except ConcurrentUpdate:
+            return False
+        audit(
+            self.records,
+            f"job:{job.job_id}",
+            "model.activated",
+            job.model_type,
+            now,
+            version=entry.version,
+            previous=state.active,
+            reason=reason,
+            automatic=True,
+        )
+        count("ModelActivated")
+        return True
+
+    def archive(self, job: Job, model_type: str, now: datetime) -> list[str]:
+        state = self.registry.state(model_type)
+        versions = self.registry.versions(model_type)
+        archived = rules.to_archive([v.rule_view(state) for v in versions])
+        for version in archived:
+            self.registry.set_status(model_type, version, rules.ARCHIVED, now)
+        if archived:
+            audit(self.records, f"job:{job.job_id}", "model.archived", model_type, now, versions=archived)
+        return archived
+
+
 def report_integrity(
     org: str,
     model_type: str,
@@ -287,3 +419,9 @@ def load_version(
     if tuple(loaded.features) != FEATURES:
         raise ArtifactIntegrityError({"reason": "the model's features are not this code's features"})
     return loaded
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    import json
+
+    return dict(json.loads(data))

@@ -41,25 +41,21 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from rollcall.domain import AttendanceRecord, iso
-from rollcall.ml import artifact
 from rollcall.ml import policy as rules
 from rollcall.platform.auth import Principal
 from rollcall.platform.errors import (
-    ArtifactIntegrityError,
-    ConcurrentUpdate,
     InsufficientData,
     InvalidInput,
-    NotFound,
     RollcallError,
 )
 from rollcall.platform.observability import count, logger
 from rollcall.platform.settings import TrainSettings
 from rollcall.services.alerts import Alert, send_alert
-from rollcall.services.registry import audit, report_integrity
+from rollcall.services.registry import VersionPublisher
 from rollcall.store.artifacts import ArtifactStore
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.job_log import FAILED, SUCCEEDED, Job, JobRepo
-from rollcall.store.model_versions import ATTENDANCE, ModelRegistry, ModelVersion, RegistryState
+from rollcall.store.model_versions import ATTENDANCE, ModelRegistry
 from rollcall.store.model_versions import check_model_type as checked_type
 from rollcall.store.prediction_log import PredictionRepo
 from rollcall.store.queues import send_json
@@ -68,11 +64,9 @@ from rollcall.store.table import OrgDirectory, OrgRecords, check_id
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-    from rollcall.ml.train import Dataset, TrainedModel
 
 ALWAYS, IF_NEEDED = "always", "if_needed"
 RETENTION_SCAN_MONTHS = 12  # months before the cutoff the daily job looks in (older: TTL did it)
-REGISTER_ATTEMPTS = 5
 
 
 def new_job_id() -> str:
@@ -157,6 +151,10 @@ class Trainer:
     @property
     def org(self) -> str:
         return self.records.org
+
+    @property
+    def publisher(self) -> VersionPublisher:
+        return VersionPublisher(self.records, self.registry, self.artifacts, self.alert, self.clock)
 
     # --- asking ------------------------------------------------------------------------------------
 
@@ -253,7 +251,7 @@ class Trainer:
         self._step(jobs, job, f"training on {data.counts['fit_records']} records")
         trained = train(data, now=now)
         self._step(jobs, job, "evaluating the active version on the same holdout")
-        active_metrics = self._active_on(data, state, active)
+        active_metrics = self.publisher.active_on(data, active)
         decision = rules.activation(trained.metrics, active_metrics)
         evaluation = {
             "activated": decision.yes,
@@ -263,16 +261,16 @@ class Trainer:
             "active_on_same_holdout": _headline(active_metrics) if active_metrics else None,
         }
         self._step(jobs, job, "storing the artifact")
-        entry = self._register(job, trained, state, evaluation)
+        entry = self.publisher.register(job, trained, state, evaluation)
         self.registry.note(model_type, last_trained_at=now)
-        activated = decision.yes and self._activate(job, entry, state, decision.reason, now)
+        activated = decision.yes and self.publisher.activate(job, entry, state, decision.reason, now)
         if decision.yes and not activated:
             evaluation |= {
                 "activated": False,
                 "reason": "another version was activated while this one trained",
             }
             self.registry.update_version(model_type, entry.version, evaluation=evaluation)
-        archived = self._archive(job, model_type, now)
+        archived = self.publisher.archive(job, model_type, now)
         return {
             "trained": True,
             "version": entry.version,
@@ -284,117 +282,6 @@ class Trainer:
             "archived": archived,
             "sha256": entry.sha256,
         }
-
-    def _active_on(
-        self, data: Dataset, state: RegistryState, active: ModelVersion | None
-    ) -> dict[str, Any] | None:
-        """The active version's metrics on this holdout, or None (none active, or unusable)."""
-        from rollcall.ml.features import FEATURES
-        from rollcall.ml.train import evaluate_model
-
-        if active is None:
-            return None
-        key = artifact.prefix(active.model_type, self.org, active.version) + artifact.MODEL_FILE
-        try:
-            model = artifact.load(self.artifacts.get(key), active.sha256)
-        except (ArtifactIntegrityError, NotFound) as e:
-            error = (
-                e if isinstance(e, ArtifactIntegrityError) else ArtifactIntegrityError({"reason": "missing"})
-            )
-            report_integrity(
-                self.org, active.model_type, active.version, active.sha256, error,
-                now=self.clock(), source="train", alert=self.alert,
-            )  # fmt: skip
-            return None
-        if tuple(model.features) != FEATURES:
-            return None  # another feature set: not comparable, the candidate is judged alone
-        return evaluate_model(model, data)
-
-    def _register(
-        self, job: Job, trained: TrainedModel, state: RegistryState, evaluation: dict[str, Any]
-    ) -> ModelVersion:
-        """Take the next version name (conditional write), then store the files under it."""
-        taken = [v.version for v in self.registry.versions(job.model_type)]
-        for _ in range(REGISTER_ATTEMPTS):
-            name = rules.next_version(taken)
-            files = artifact.dump(trained, model_type=job.model_type, scope=self.org, version=name)
-            prefix = artifact.prefix(job.model_type, self.org, name)
-            entry = ModelVersion(
-                model_type=job.model_type,
-                version=name,
-                status=rules.CANDIDATE,
-                created_at=trained.created_at,
-                created_by=job.requested_by,
-                job_id=job.job_id,
-                sha256=files.sha256,
-                artifact={"bucket": self.artifacts.bucket, "prefix": prefix, "files": {}},
-                metadata=_json(files.files[artifact.METADATA_FILE]),
-                trained_records=int(trained.metrics["usable_records"]),
-                parent_version=state.active,
-                evaluation=evaluation,
-            )
-            if self.registry.register(entry):
-                break
-            taken.append(name)
-        else:
-            raise ConcurrentUpdate("no free version name after several attempts; retry the training")
-        stored = self.artifacts.put(prefix, files.files)
-        self.registry.update_version(
-            job.model_type,
-            name,
-            artifact={"bucket": self.artifacts.bucket, "prefix": prefix, "files": stored},
-        )
-        audit(
-            self.records,
-            f"job:{job.job_id}",
-            "model.registered",
-            job.model_type,
-            trained.created_at,
-            version=name,
-            sha256=files.sha256,
-            requested_by=job.requested_by,
-            parent_version=state.active,
-        )
-        logger.info("model version registered", extra={"version": name, "sha256": files.sha256})
-        return entry
-
-    def _activate(
-        self, job: Job, entry: ModelVersion, state: RegistryState, reason: str, now: datetime
-    ) -> bool:
-        try:
-            self.registry.activate(
-                job.model_type,
-                entry,
-                actor=f"job:{job.job_id}",
-                at=now,
-                only_if_active=state.active,
-                conditional=True,
-            )
-        except ConcurrentUpdate:
-            return False
-        audit(
-            self.records,
-            f"job:{job.job_id}",
-            "model.activated",
-            job.model_type,
-            now,
-            version=entry.version,
-            previous=state.active,
-            reason=reason,
-            automatic=True,
-        )
-        count("ModelActivated")
-        return True
-
-    def _archive(self, job: Job, model_type: str, now: datetime) -> list[str]:
-        state = self.registry.state(model_type)
-        versions = self.registry.versions(model_type)
-        archived = rules.to_archive([v.rule_view(state) for v in versions])
-        for version in archived:
-            self.registry.set_status(model_type, version, rules.ARCHIVED, now)
-        if archived:
-            audit(self.records, f"job:{job.job_id}", "model.archived", model_type, now, versions=archived)
-        return archived
 
 
 # --- schedules -----------------------------------------------------------------------------------
@@ -486,9 +373,3 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
         value = metrics.get(name)
         out[name] = value if isinstance(value, int) or (isinstance(value, float) and value == value) else None
     return out
-
-
-def _json(data: bytes) -> dict[str, Any]:
-    import json
-
-    return dict(json.loads(data))

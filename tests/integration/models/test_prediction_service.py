@@ -223,7 +223,7 @@ def test_a_students_history_is_kept_with_the_last_week_always_read_again(
     clock = Clock()
     predictions = service(stores, clock, now=recent.starts_at + timedelta(days=1))
     reader_calls: list[tuple[str, Any]] = []
-    read = predictions._student_records
+    read = predictions.history.student_records
     first = read(_Counting(reader_calls, stores.records(ORG)), student, NOW)
     assert [kind for kind, _ in reader_calls] == ["whole"]
     assert len(first) == len(mine)
