@@ -35,7 +35,7 @@ JOB_SECONDS = 180
 
 
 def aws(stack: LocalStack, service: str) -> Any:
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]  # the service name is a variable
         service,
         endpoint_url=stack.endpoint,
         region_name="us-east-1",

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from rollcall.api import predictions
 from rollcall.api.app import create_app
@@ -28,7 +29,7 @@ def client() -> TestClient:
         alert_queue_url="http://127.0.0.1:1/queue/alerts",
         auth_issuer=ISS,
         auth_audience=AUD,
-        auth_hs256_secret=SECRET,
+        auth_hs256_secret=SecretStr(SECRET),
     )
     return TestClient(create_app("predict", routers=[predictions.router], settings=settings))
 

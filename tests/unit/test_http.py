@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from rollcall.api.access import Staff
 from rollcall.api.app import create_app
@@ -19,7 +19,11 @@ from rollcall.platform.settings import FunctionSettings
 
 SECRET = "a-local-test-secret-of-at-least-32-characters"
 SETTINGS = FunctionSettings(
-    stage="test", records_table="t-records", auth_issuer="iss", auth_audience="aud", auth_hs256_secret=SECRET
+    stage="test",
+    records_table="t-records",
+    auth_issuer="iss",
+    auth_audience="aud",
+    auth_hs256_secret=SecretStr(SECRET),
 )
 TOKEN = issue_token(secret=SECRET, sub="alice", org="demo", role="teacher", issuer="iss", audience="aud")
 AUTH = {"authorization": f"Bearer {TOKEN}"}

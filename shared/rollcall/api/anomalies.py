@@ -118,6 +118,7 @@ def post_scan(request: Request, who: Staff) -> ScanOut:
 def get_anomalies(
     request: Request,
     who: Staff,
+    *,
     status: ReviewStatus | None = None,
     type: AnomalyType | None = None,
     severity: Severity | None = None,

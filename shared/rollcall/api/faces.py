@@ -63,7 +63,7 @@ def post_face(student_id: Id, body: FaceIn, request: Request, response: Response
         student_id,
         body.image_base64,
         settings,
-        photos_of(request, who),
+        photos=photos_of(request, who),
         now=now(),
         name_the_other=who.is_staff(),  # a student is never told whose face theirs matches
     )

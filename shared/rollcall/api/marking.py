@@ -63,8 +63,8 @@ def post_attendance(session_id: Id, body: MarkIn, request: Request, who: Staff) 
         who,
         session_id,
         body.image_base64,
-        settings,
-        photos_of(request, who),
+        settings=settings,
+        photos=photos_of(request, who),
         annotate=body.annotate,
         now=now(),
     )

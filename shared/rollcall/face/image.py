@@ -66,20 +66,12 @@ def b64decode(text: str, max_bytes: int) -> bytes:
         raise InvalidImageEncoding("image_base64 is not valid base64") from e
 
 
-def decode_image(
-    data: str | bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None
-) -> DecodedImage:
-    """Decode an upload (base64 text, or the raw bytes) into a :class:`DecodedImage`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+def _open(raw: bytes, max_pixels: int) -> Image.Image:
+    """The photo's header read by Pillow (nothing decoded yet), or the 4xx that says why not."""
+    from PIL import Image, UnidentifiedImageError
 
-    started = time.perf_counter()
-    raw = b64decode(data, max_bytes) if isinstance(data, str) else data
-    if len(raw) > max_bytes:
-        raise _too_large("bytes", max_bytes=max_bytes, bytes=len(raw))
-    if not raw:
-        raise UnsupportedImage("the image is empty")
     try:
-        img = Image.open(io.BytesIO(raw), formats=sorted(FORMATS))
+        return Image.open(io.BytesIO(raw), formats=sorted(FORMATS))
     except UnidentifiedImageError:
         raise UnsupportedImage(
             {"message": "not a JPEG, PNG or WebP photo", "supported": sorted(FORMATS), "found": _sniff(raw)}
@@ -90,7 +82,21 @@ def decode_image(
         raise
     except Exception as e:  # a header Pillow recognised but cannot parse
         raise UnsupportedImage("the image header cannot be read") from e
-    with img:
+
+
+def decode_image(
+    data: str | bytes, *, max_bytes: int, max_pixels: int, max_side: int | None = None
+) -> DecodedImage:
+    """Decode an upload (base64 text, or the raw bytes) into a :class:`DecodedImage`."""
+    from PIL import Image, ImageOps
+
+    started = time.perf_counter()
+    raw = b64decode(data, max_bytes) if isinstance(data, str) else data
+    if len(raw) > max_bytes:
+        raise _too_large("bytes", max_bytes=max_bytes, bytes=len(raw))
+    if not raw:
+        raise UnsupportedImage("the image is empty")
+    with _open(raw, max_pixels) as img:
         if img.width * img.height > max_pixels:
             raise _too_large("pixels", max_pixels=max_pixels, pixels=img.width * img.height)
         fmt = str(img.format)

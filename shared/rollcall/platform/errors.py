@@ -21,7 +21,7 @@ class RollcallError(Exception):
     title: ClassVar[str] = "internal error"
 
     def __init__(self, detail: Any = None, *, code: str | None = None) -> None:
-        self.detail = detail if detail is not None else self.title
+        self.detail: Any = detail if detail is not None else self.title
         if code is not None:
             self.code = code  # type: ignore[misc]  # an instance may carry a more specific code
         super().__init__(self.detail if isinstance(self.detail, str) else self.code)

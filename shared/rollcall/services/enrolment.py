@@ -38,8 +38,8 @@ def enrol_face(
     student_id: str,
     image_base64: str,
     settings: FaceSettings,
-    photos: PhotoStore,
     *,
+    photos: PhotoStore,
     now: datetime,
     name_the_other: bool,
 ) -> tuple[StoredFace, bool]:

@@ -176,9 +176,9 @@ def mark_photo(
     who: Principal,
     session_id: str,
     image_base64: str,
+    *,
     settings: FaceSettings,
     photos: PhotoStore,
-    *,
     annotate: bool = False,
     now: datetime,
 ) -> Marking:
@@ -200,7 +200,7 @@ def mark_photo(
         result = _replay(first)
     else:
         photos.put_marking(session_id, photo.sha256, photo.data, photo.format)
-        result = _record(records, who, session, analysis, matches, roster, gallery, settings, now)
+        result = _record(records, who, _Photo(session, analysis, matches, roster, gallery), settings, now)
     result.timings = analysis.timings
     if annotate:
         from rollcall.face.annotate import annotate as draw
@@ -210,37 +210,61 @@ def mark_photo(
     return result
 
 
+@dataclass(frozen=True)
+class _Photo:
+    """One analysed photo of one session: its faces matched to the class's students."""
+
+    session: Session
+    analysis: GroupAnalysis
+    matches: list[FaceMatch]
+    roster: list[str]
+    gallery: Gallery
+
+    def record_of(
+        self,
+        student_id: str,
+        status: Status,
+        by: tuple[Principal, datetime],
+        *,
+        arrived: datetime | None = None,
+        distance: float | None = None,
+        source: Source = Source.FACE,
+    ) -> AttendanceRecord:
+        """The student's record that this photo makes, marked by ``by`` (who, when)."""
+        who, now = by
+        return self.session.record(
+            student_id,
+            status,
+            arrived_at=arrived,
+            source=source,
+            distance=distance,
+            photo_hash=self.analysis.photo_hash if source is Source.FACE else None,
+            marked_by=who.sub,
+            marked_at=now,
+        )
+
+
 def _record(
-    records: OrgRecords,
-    who: Principal,
-    session: Session,
-    analysis: GroupAnalysis,
-    matches: list[FaceMatch],
-    roster: list[str],
-    gallery: Gallery,
-    settings: FaceSettings,
-    now: datetime,
+    records: OrgRecords, who: Principal, photo: _Photo, settings: FaceSettings, now: datetime
 ) -> Marking:
+    session, analysis, matches = photo.session, photo.analysis, photo.matches
     arrived = now if session.starts_at - ARRIVAL_WINDOW_BEFORE <= now <= session.ends_at else None
     attendance = AttendanceRepo(records)
     seen: dict[str, FaceMatch] = {m.student_id: m for m in matches if m.student_id and m.status in STATUS_OF}
     for student_id, match in seen.items():
         attendance.write(
-            _record_of(
-                session, student_id, STATUS_OF[match.status], who, now, arrived, match.distance, analysis
+            photo.record_of(
+                student_id, STATUS_OF[match.status], (who, now), arrived=arrived, distance=match.distance
             ),
             mode="merge",
         )
-    absent = sorted(set(roster) - set(seen))
+    absent = sorted(set(photo.roster) - set(seen))
     attendance.write_many(
-        (
-            _record_of(session, s, Status.ABSENT, who, now, None, None, analysis, source=Source.ROSTER)
-            for s in absent
-        ),
+        (photo.record_of(s, Status.ABSENT, (who, now), source=Source.ROSTER) for s in absent),
         mode="if_absent",
     )
     faces = [m.as_dict() for m in matches]
-    for face, close in zip(faces, _within_confident(analysis, gallery, settings), strict=True):
+    for face, close in zip(faces, _within_confident(analysis, photo.gallery, settings), strict=True):
         face["within_confident"] = close
     result = Marking(
         session_id=session.session_id,
@@ -287,29 +311,6 @@ def _record(
         },
     )
     return result
-
-
-def _record_of(
-    session: Session,
-    student_id: str,
-    status: Status,
-    who: Principal,
-    now: datetime,
-    arrived: datetime | None,
-    distance: float | None,
-    analysis: GroupAnalysis,
-    source: Source = Source.FACE,
-) -> AttendanceRecord:
-    return session.record(
-        student_id,
-        status,
-        arrived_at=arrived,
-        source=source,
-        distance=distance,
-        photo_hash=analysis.photo_hash if source is Source.FACE else None,
-        marked_by=who.sub,
-        marked_at=now,
-    )
 
 
 def _within_confident(analysis: GroupAnalysis, gallery: Gallery, settings: FaceSettings) -> list[list[str]]:

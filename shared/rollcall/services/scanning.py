@@ -182,7 +182,7 @@ def gather(
     """The organisation's data a scan at ``now`` reads (see the module docstring), and how its
     attendance was read (:func:`read_attendance`)."""
     w = windows(settings, now)
-    attendance, how = read_attendance(records, w.attendance, now, settings, cache)
+    attendance, how = read_attendance(records, w.attendance, now, settings, cache=cache)
     events = list(MarkingRepo(records).between(w.markings, now))
     corrections = [c for e in AuditLog(records).between(w.corrections, now) if (c := correction_of(e))]
     return ScanInputs(records.org, now, attendance, events, corrections, model), how
@@ -211,6 +211,7 @@ def read_attendance(
     since: datetime,
     now: datetime,
     settings: AnomalyScanSettings,
+    *,
     cache: WindowCache | None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> tuple[list[AttendanceRecord], str]:
@@ -311,7 +312,7 @@ def scan(records: OrgRecords, now: datetime, settings: AnomalyScanSettings, wiri
     clock = time.perf_counter()
     repo = AnomalyRepo(records)
     for finding in detection.findings:
-        _record(repo, finding, now, settings, result, wiring.alert)
+        _record(repo, finding, now, settings, result=result, alert=wiring.alert)
         if finding.type == MODEL_DRIFT and wiring.report_drift is not None:
             wiring.report_drift(records.org, finding.evidence["model_type"], finding.evidence, now)
     timings["record"] = (time.perf_counter() - clock) * 1000
@@ -339,6 +340,7 @@ def _record(
     finding: Finding,
     now: datetime,
     settings: AnomalyScanSettings,
+    *,
     result: ScanResult,
     alert: AlertSender,
 ) -> None:

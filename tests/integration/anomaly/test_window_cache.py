@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -52,10 +53,12 @@ def whole(records: OrgRecords, settings: AnomalyScanSettings) -> list[Attendance
     return AttendanceRepo(records).window(NOW - timedelta(days=settings.anomaly_history_days), NOW)
 
 
-def read(records: OrgRecords, settings: AnomalyScanSettings, cache: WindowCache, **kw: object) -> tuple:
+def read(
+    records: OrgRecords, settings: AnomalyScanSettings, cache: WindowCache, **kw: Any
+) -> tuple[list[AttendanceRecord], str]:
     return read_attendance(
-        records, NOW - timedelta(days=settings.anomaly_history_days), NOW, settings, cache, **kw
-    )  # type: ignore[arg-type]
+        records, NOW - timedelta(days=settings.anomaly_history_days), NOW, settings, cache=cache, **kw
+    )
 
 
 def test_the_second_scan_reads_the_cache_and_sees_every_write_since(

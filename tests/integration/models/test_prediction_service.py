@@ -4,7 +4,7 @@ and every degraded path (no model, registry, artifact store, history or session 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,7 @@ from rollcall.services.training import JobMessage
 from rollcall.store.artifacts import ArtifactStore
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.model_versions import ModelRegistry
-from rollcall.store.prediction_log import PredictionRepo
+from rollcall.store.prediction_log import HistoryReader, PredictionRepo
 from rollcall.store.table import OrgRecords
 from testkit.synthetic import SyntheticHistory
 from tests.integration.models.conftest import NOW, Outbox, Stores, recent_history, store
@@ -252,14 +252,15 @@ def test_a_students_history_is_kept_with_the_last_week_always_read_again(
     assert len(third) == len(mine)
 
 
-class _Counting:
+class _Counting(HistoryReader):
     """A HistoryReader that notes whether each student read was whole or since a time."""
 
     def __init__(self, calls: list[tuple[str, Any]], records: OrgRecords) -> None:
-        from rollcall.store.prediction_log import HistoryReader
+        super().__init__(records)
+        self.calls = calls
 
-        self.calls, self.reader = calls, HistoryReader(records)
-
-    def student(self, student_id: str, **kwargs: Any) -> list[AttendanceRecord]:
-        self.calls.append(("since" if kwargs.get("since") else "whole", kwargs))
-        return self.reader.student(student_id, **kwargs)
+    def student(
+        self, student_id: str, *, before: datetime, since: datetime | None = None
+    ) -> list[AttendanceRecord]:
+        self.calls.append(("since" if since else "whole", {"before": before, "since": since}))
+        return super().student(student_id, before=before, since=since)

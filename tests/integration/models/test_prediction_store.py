@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from rollcall.domain import Student
 from rollcall.platform.auth import Principal, Role
@@ -33,7 +34,7 @@ def prediction(pid: str, student: str, made_days_ago: float) -> StoredPrediction
 
 def test_predictions_expire_and_the_daily_job_removes_those_past_retention(stores: Stores) -> None:
     repo = PredictionRepo(stores.records("preds-retention"))
-    rows = [
+    rows: list[tuple[StoredPrediction, dict[str, Any]]] = [
         (prediction("old1", "ann", 400), {}),
         (prediction("old2", "ben", 380), {}),
         (prediction("new", "ann", 2), {}),

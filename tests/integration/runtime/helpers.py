@@ -5,9 +5,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Callable
-from typing import TypeVar
-
-T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -18,7 +15,7 @@ def free_port() -> int:
 
 
 def wait_for[T](
-    condition: Callable[[], T], *, timeout: float, interval: float = 0.2, what: str = "condition"
+    condition: Callable[[], T | None], *, timeout: float, interval: float = 0.2, what: str = "condition"
 ) -> T:
     """``condition()``'s first truthy value, polling until ``timeout`` seconds; AssertionError after."""
     deadline = time.monotonic() + timeout

@@ -285,7 +285,7 @@ def test_sort_key_conditions_read_only_the_key_range_and_answer_it_all(
 
 
 def _satisfies(key: str, condition: str, values: dict[str, str]) -> bool:
-    a, b = values.get(":a"), values.get(":b")
+    a, b = values.get(":a", ""), values.get(":b", "")
     if condition.startswith("begins_with"):
         return key.startswith(a)
     if "BETWEEN" in condition:

@@ -19,6 +19,7 @@ import pytest
 
 from rollcall_local.api import CONTROL_HEADER
 from rollcall_local.console import Console
+from rollcall_local.cron import Rate
 from rollcall_local.schedules import Scheduler
 from rollcall_local.stack import Stack
 from tests.integration.runtime.helpers import wait_for
@@ -276,13 +277,6 @@ def test_a_response_json_cannot_hold_is_a_marshal_error(fixture_stack: Stack) ->
     assert result.payload["errorMessage"].startswith("Unable to marshal response:")
 
 
-class EverySecondAndAHalf:
-    """A schedule expression due 1.5 s after each firing (real ones are a minute at the least)."""
-
-    def next_after(self, after: datetime, anchor: datetime) -> datetime:
-        return after + timedelta(seconds=1.5)
-
-
 def test_the_scheduler_fires_on_time_again_and_again_until_stopped(fixture_stack: Stack) -> None:
     # Given a scheduler of the Tick schedule, due every 1.5 s
     session = fixture_stack.session
@@ -296,7 +290,7 @@ def test_the_scheduler_fires_on_time_again_and_again_until_stopped(fixture_stack
         account_id="123456789012",
         region="us-east-1",
     )
-    scheduler.expressions[tick.logical_id] = EverySecondAndAHalf()
+    scheduler.expressions[tick.logical_id] = Rate(timedelta(seconds=1.5))  # real ones: a minute at least
 
     # When it runs
     scheduler.start()

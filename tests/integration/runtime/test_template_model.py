@@ -162,7 +162,8 @@ def test_dead_letter_queues_are_created_first(template: Template) -> None:
 
 
 def test_unknown_references_are_reported_by_name() -> None:
-    resolver = Resolver({"Known": "x"}, lambda logical_id, name: {}[logical_id])
+    missing: dict[str, str] = {}
+    resolver = Resolver({"Known": "x"}, lambda logical_id, name: missing[logical_id])
 
     assert resolver.resolve({"Ref": "AWS::NoValue"}) is NO_VALUE
     with pytest.raises(TemplateError, match="Ref 'Missing'"):

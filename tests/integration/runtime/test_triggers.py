@@ -128,7 +128,7 @@ def test_the_event_source_deletes_what_the_outcome_allows(
 
 
 def test_the_merged_openapi_keeps_each_functions_routed_paths_and_all_components() -> None:
-    documents = {
+    documents: dict[str, dict[str, Any]] = {
         "A": {
             "openapi": "3.1.0",
             "paths": {"/health": {"get": {"x": "A"}}, "/a": {"get": {}, "post": {}}},

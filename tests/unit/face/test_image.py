@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rollcall.face.image import decode_image
+from rollcall.face.image import DecodedImage, decode_image
 from rollcall.platform.errors import ImageTooLarge, InvalidImageEncoding, UnsupportedImage
 
 from .support import image_bytes, pil, png_declaring
@@ -21,7 +21,7 @@ MB = 1024 * 1024
 OBAMA = "people/barack_obama/obama.jpg"
 
 
-def decode(data: str | bytes, **limits: int) -> object:
+def decode(data: str | bytes, **limits: int) -> DecodedImage:
     return decode_image(data, **({"max_bytes": 5 * MB, "max_pixels": 40_000_000} | limits))
 
 

@@ -28,7 +28,7 @@ class FakeS3:
         self.calls.append("list_objects_v2")
         keys = sorted(k for k in self.objects if k.startswith(Prefix))
         start = int(ContinuationToken)
-        page = {"Contents": [{"Key": k} for k in keys[start : start + self.page]]}
+        page: dict[str, Any] = {"Contents": [{"Key": k} for k in keys[start : start + self.page]]}
         if start + self.page < len(keys):
             page |= {"IsTruncated": True, "NextContinuationToken": str(start + self.page)}
         return page

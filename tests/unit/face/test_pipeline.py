@@ -56,7 +56,8 @@ def test_same_person_is_close_and_different_people_are_far(
     portraits: list[dict[str, str]], enrolments: dict[str, EnrolmentFace], settings: FaceSettings
 ) -> None:
     # Given every pair of portraits
-    same, different = [], []
+    same: list[float] = []
+    different: list[float] = []
     for a, b in itertools.combinations(portraits, 2):
         d = distance(enrolments[a["path"]], enrolments[b["path"]])
         (same if a["identities"] == b["identities"] else different).append(d)

@@ -8,6 +8,7 @@ from collections import defaultdict
 from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -224,7 +225,8 @@ def test_unusual_checkins_are_where_listed(anomalous_org: SyntheticHistory) -> N
 def test_matching_health_degrades_on_the_listed_day(anomalous_org: SyntheticHistory) -> None:
     # Given the listed day of poor face matching
     health = _anomaly(anomalous_org, "matching_health")
-    day, rest = [], []
+    day: list[Any] = []
+    rest: list[Any] = []
     for e in anomalous_org.marking_events:
         (day if health.window[0] <= e.taken_at < health.window[1] else rest).append(e)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -109,6 +110,7 @@ def test_a_batch_is_items_or_a_session_and_at_most_ten_thousand() -> None:
     item = {"student_id": "s1", "session_id": "x"}
     assert BatchIn.model_validate({"session_id": "x"}).items is None
     assert len(BatchIn.model_validate({"items": [item] * 10_000}).items or []) == 10_000
+    wrong: dict[str, Any]
     for wrong in ({}, {"items": [item], "session_id": "x"}, {"items": []}, {"items": [item] * 10_001}):
         with pytest.raises(ValidationError):
             BatchIn.model_validate(wrong)

@@ -123,7 +123,7 @@ def principal_from_claims(claims: dict[str, Any]) -> Principal:
         raise Forbidden(f"role {role!r} is not one of: {', '.join(r.value for r in Role)}") from None
 
 
-def issue_token(
+def issue_token(  # noqa: PLR0913  (keyword-only: every claim of the token, named at the call)
     *,
     secret: str,
     sub: str,
