@@ -31,6 +31,8 @@ STUDENTS ?= 300
 WEEKS ?= 16
 SEED ?= 7
 PYTEST_ARGS ?=
+# Coverage of shared/ and local/ with the floor of pyproject.toml; `COVERAGE=` runs a part without it.
+COVERAGE ?= --cov --cov-report=term-missing:skip-covered
 
 .PHONY: help install build validate run serve demo test unit lint fmt bench invoke fire token reset deploy import seed clean
 
@@ -68,8 +70,8 @@ run: validate serve  ## install, build and start the local stack: embedded AWS, 
 demo: $(BUILT)  ## enrol the people in PHOTOS and mark the group photos through the local API
 	$(PY) -m rollcall_local demo --photos "$(PHOTOS)"
 
-test: validate $(BUILT)  ## install what the tests need and run the whole suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+test: validate $(BUILT)  ## install what the tests need and run the whole suite (coverage floor in pyproject.toml)
+	$(PY) -m pytest $(COVERAGE) $(PYTEST_ARGS)
 
 unit: $(STAMP)  ## unit tests only (no network)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)

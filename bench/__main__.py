@@ -11,7 +11,8 @@ from pathlib import Path
 
 from bench.harness import Report
 
-MODULES: list[str] = ["bench.face", "bench.ml", "bench.anomaly"]  # each "bench.<name>" exposes run(report)
+# each "bench.<name>" exposes run(report)
+MODULES: list[str] = ["bench.face", "bench.ml", "bench.anomaly", "bench.layers"]
 
 
 def main(argv: list[str]) -> int:
