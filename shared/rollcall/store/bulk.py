@@ -8,6 +8,8 @@
   thread-safe); every item is a put or a delete, so sending one again is harmless.
 - :func:`batch_get`: BatchGetItem, 100 keys a call, ``UnprocessedKeys`` retried the same way;
   the items found, keyed by (pk, sk). Keys not found are simply absent from the answer.
+- :func:`concurrently`: one-item writes that need a condition (BatchWriteItem takes none), on
+  ``CONDITIONAL_WORKERS`` threads.
 - :func:`parallel_queries`: many Query calls (each paged to its end) on a few threads, each with
   an optional projection; the items of each query in its own order, queries in the given order.
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -30,6 +32,7 @@ WRITE_CHUNK = 25  # BatchWriteItem's limit
 GET_CHUNK = 100  # BatchGetItem's limit
 ATTEMPTS = 8  # calls per chunk: about 2.5 s of backoff in all before giving up
 WORKERS = 4  # threads per bulk operation, within the shared client's 32 pooled connections
+CONDITIONAL_WORKERS = 16  # threads for one-item conditional writes (BatchWriteItem takes no condition)
 
 Sleep = Callable[[float], None]
 
@@ -172,6 +175,18 @@ def parallel_queries(
         return [run(r) for r in requests]
     with ThreadPoolExecutor(min(workers, len(requests))) as pool:
         return list(pool.map(run, requests))
+
+
+def concurrently[T, R](
+    fn: Callable[[T], R], items: Iterable[T], *, workers: int = CONDITIONAL_WORKERS
+) -> list[R]:
+    """``fn`` of each item on up to ``workers`` threads (one-item writes that need a condition);
+    the results in the items' order. The first error is raised once every call has ended."""
+    pending = list(items)
+    if len(pending) <= 1 or workers <= 1:
+        return [fn(i) for i in pending]
+    with ThreadPoolExecutor(min(workers, len(pending))) as pool:
+        return list(pool.map(fn, pending))
 
 
 def _run(

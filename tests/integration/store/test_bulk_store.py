@@ -75,3 +75,68 @@ def test_batch_delete_removes_them(records: OrgRecords) -> None:
     records.batch_put(stored)
     assert records.batch_delete((i["pk"], i["sk"]) for i in stored) == 30
     assert records.batch_get([(i["pk"], i["sk"]) for i in stored], consistent=True) == {}
+
+
+def test_a_marking_reads_its_session_once_and_keeps_the_write_rules(records: OrgRecords) -> None:
+    from rollcall.domain import Source, Status
+    from rollcall.store.attendance import AttendanceRepo
+    from tests.integration.store.test_store import record
+
+    att = AttendanceRepo(records)
+    # Given a session where a teacher corrected s1 to absent and a photo saw s2 present
+    att.write(record("s1", "bm1", Status.ABSENT, source=Source.CORRECTION), mode="replace")
+    att.write(record("s2", "bm1", Status.PRESENT, distance=0.4), mode="merge")
+    roster = [f"s{i}" for i in range(1, 61)]
+    seen = [
+        record("s1", "bm1", Status.PRESENT, distance=0.3),
+        record("s2", "bm1", Status.UNCERTAIN, distance=0.55),
+        record("s3", "bm1", Status.PRESENT, distance=0.35),
+    ]
+    absent = [record(s, "bm1", Status.ABSENT, source=Source.ROSTER) for s in roster[3:]]
+    # When a photo is marked: s1, s2, s3 seen, the other 57 absent
+    assert att.write_marking(seen, absent) == 58
+    # Then the correction stands, present is not lowered, s3 is present and every other absent
+    stored = {r.student_id: r for r in att.for_session("bm1")}
+    assert len(stored) == 60
+    assert (stored["s1"].status, stored["s1"].source) == (Status.ABSENT, Source.CORRECTION)
+    assert (stored["s2"].status, stored["s2"].distance) == (Status.PRESENT, 0.4)
+    assert stored["s3"].status == Status.PRESENT
+    assert {s for s, r in stored.items() if r.status == Status.ABSENT} == {"s1", *roster[3:]}
+    # And sending the same marking again writes nothing
+    assert att.write_marking(seen, absent) == 0
+    # And a later photo raises an absent student without touching the rest
+    assert att.write_marking([record("s9", "bm1", Status.UNCERTAIN, distance=0.58)], absent) == 1
+    assert att.get("bm1", "s9").status == Status.UNCERTAIN  # type: ignore[union-attr]
+
+
+def test_concurrent_markings_of_a_class_leave_one_record_per_student_at_its_highest(
+    records: OrgRecords,
+) -> None:
+    import threading
+
+    from rollcall.domain import Source, Status
+    from rollcall.store.attendance import AttendanceRepo
+    from tests.integration.store.test_store import record
+
+    att = AttendanceRepo(records)
+    roster = [f"c{i}" for i in range(40)]
+    # Photo k sees students k*5 .. k*5+9 (present) and marks the rest absent
+    photos = [
+        (
+            [record(s, "bm2", Status.PRESENT, distance=0.3) for s in roster[k * 5 : k * 5 + 10]],
+            [
+                record(s, "bm2", Status.ABSENT, source=Source.ROSTER)
+                for s in roster[: k * 5] + roster[k * 5 + 10 :]
+            ],
+        )
+        for k in range(6)
+    ]
+    threads = [threading.Thread(target=att.write_marking, args=p) for p in photos]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    stored = att.for_session("bm2")
+    assert sorted(r.student_id for r in stored) == sorted(roster)
+    present = {r.student_id for r in stored if r.status == Status.PRESENT}
+    assert present == set(roster[:35])
