@@ -13,6 +13,7 @@ one-at-a-time reference writes: its rate is what is compared), ``BENCH_MARK_STUD
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import UTC, datetime, timedelta
@@ -100,14 +101,29 @@ def _free_port() -> int:
 
 
 def _provision(aws: Any) -> str:
+    """The template's resources on our emulator; on another endpoint (``BENCH_BULK_ENDPOINT``:
+    possibly a DynamoDB emulator only), the records table alone, as the template declares it."""
     from rollcall_local.config import LocalConfig
-    from rollcall_local.provision import provision
+    from rollcall_local.provision import TABLE, planned, provision
     from rollcall_local.session import load_template
 
     local = LocalConfig.from_env(
         {**os.environ, "ROLLCALL_LOCAL_DIR": f"/tmp/rollcall-bench-bulk-{os.getpid()}"}
     )
-    return str(provision(load_template(local), aws).refs["RecordsTable"])
+    template = load_template(local)
+    if not os.environ.get("BENCH_BULK_ENDPOINT"):
+        return str(provision(template, aws).refs["RecordsTable"])
+    physical = planned(template)
+    name = str(physical.refs["RecordsTable"])
+    props = template.resolve(template.resources_of(TABLE)["RecordsTable"], physical)
+    dynamodb = aws.client("dynamodb")
+    create = {
+        k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes") if k in props
+    }
+    with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+        dynamodb.create_table(TableName=name, BillingMode="PAY_PER_REQUEST", **create)
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return name
 
 
 def _records(aws: Any, table: str, org: str) -> OrgRecords:
