@@ -114,7 +114,7 @@ def test_concurrent_markings_of_a_class_leave_one_record_per_student_at_its_high
 ) -> None:
     import threading
 
-    from rollcall.domain import Source, Status
+    from rollcall.domain import AttendanceRecord, Source, Status
     from rollcall.store.attendance import AttendanceRepo
     from tests.integration.store.test_store import record
 
@@ -131,11 +131,20 @@ def test_concurrent_markings_of_a_class_leave_one_record_per_student_at_its_high
         )
         for k in range(6)
     ]
-    threads = [threading.Thread(target=att.write_marking, args=p) for p in photos]
+    errors: list[BaseException] = []
+
+    def mark(seen: list[AttendanceRecord], absent: list[AttendanceRecord]) -> None:
+        try:
+            att.write_marking(seen, absent)
+        except BaseException as e:  # reported below, not lost in the thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=mark, args=p) for p in photos]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=60)
+    assert errors == []
     stored = att.for_session("bm2")
     assert sorted(r.student_id for r in stored) == sorted(roster)
     present = {r.student_id for r in stored if r.status == Status.PRESENT}
