@@ -135,6 +135,7 @@ class Trainer:
     window: timedelta
     lease: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    on_read: Callable[[int], None] | None = None  # told of the records read, slice by slice (progress)
 
     @classmethod
     def of(cls, settings: TrainSettings, org: str) -> Trainer:
@@ -232,7 +233,8 @@ class Trainer:
 
         now, model_type = self.clock(), job.model_type
         self._step(jobs, job, "reading attendance")
-        records = list(AttendanceRepo(self.records).between(now - self.window, now))
+        # the window's week slices on a few threads, projected to what a record holds
+        records = AttendanceRepo(self.records).window(now - self.window, now, on_query=self.on_read)
         rows = usable(records)
         stats = {"usable_records": len(rows), "attended": sum(r.attended for r in rows), "as_of": iso(now)}
         state = self.registry.note(model_type, data_stats=stats)
