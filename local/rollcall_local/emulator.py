@@ -75,7 +75,13 @@ class Emulator:
         self.dynamodb.start()
         try:
             moto_app = DomainDispatcherApplication(create_backend_app)
-            self.front = Front(moto_app, self.dynamodb.socket, EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"])
+            data_dir = self.dynamodb.data_dir
+            self.front = Front(
+                moto_app,
+                self.dynamodb.socket,
+                EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                settings=data_dir.with_name(data_dir.name + ".settings.json") if data_dir else None,
+            )
             self._server = make_server(HOST, self.port, self.front, True, request_handler=MotoRequestHandler)
         except BaseException as e:
             self.dynamodb.stop()

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -31,6 +33,9 @@ _OWN_OPERATIONS = {
     "UpdateContinuousBackups",
     "DescribeContinuousBackups",
 }
+# What dynalite does not keep of a table (TTL, point-in-time recovery, encryption settings) is kept
+# here, per table, in ``settings`` (a JSON file beside the LevelDB folder when there is one).
+_SSE = "SSEDescription"
 _FORWARDED_HEADERS = ("Content-Type", "X-Amz-Target", "Authorization", "X-Amz-Date", "X-Amz-Security-Token")
 _RETURNED_HEADERS = ("content-type", "x-amz-crc32", "x-amzn-requestid")
 
@@ -53,14 +58,24 @@ class UnixConnection(http.client.HTTPConnection):
 class Front:
     """The WSGI application the emulator serves: checks, then DynamoDB to dynalite, the rest to moto."""
 
-    def __init__(self, moto: Wsgi, dynamodb_socket: str, access_key: str, timeout: float = 60) -> None:
+    def __init__(
+        self,
+        moto: Wsgi,
+        dynamodb_socket: str,
+        access_key: str,
+        timeout: float = 60,
+        settings: Path | None = None,
+    ) -> None:
         self.moto = moto
         self.socket = dynamodb_socket
         self.access_key = access_key
         self.timeout = timeout
         self._idle: list[UnixConnection] = []
         self._lock = threading.Lock()
-        self._ttl: dict[str, dict[str, Any]] = {}
+        self._settings_path = settings
+        self._settings: dict[str, dict[str, Any]] = {}
+        if settings is not None and settings.is_file():
+            self._settings = json.loads(settings.read_text())
         self.on_write: Callable[[], None] | None = None  # told of every request moto answers
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -74,6 +89,8 @@ class Front:
             operation = target[len(DYNAMODB_TARGET) :]
             if operation in _OWN_OPERATIONS:
                 return self._answer(operation, _body(environ), start_response)
+            if operation in ("CreateTable", "DescribeTable", "DeleteTable"):
+                return self._table_call(operation, environ, start_response)
             return self._forward(environ, start_response)
         if self.on_write is not None and environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             self.on_write()
@@ -96,8 +113,50 @@ class Front:
 
     # --- DynamoDB ---------------------------------------------------------------------------------
 
-    def _forward(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+    def _table_call(
+        self, operation: str, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Create/Describe/DeleteTable, with the encryption settings dynalite does not keep."""
         body = _body(environ)
+        request = json.loads(body or b"{}")
+        table = str(request.get("TableName", ""))
+        status, headers, data = self._send(environ, body)
+        if status.startswith("200"):
+            if operation == "CreateTable":
+                sse = request.get("SSESpecification") or {}
+                if sse.get("Enabled"):
+                    self._set(table, sse={"Status": "ENABLED", "SSEType": sse.get("SSEType", "KMS")})
+            elif operation == "DeleteTable":
+                self._set(table, None)
+            if operation != "DeleteTable" and self._settings.get(table, {}).get("sse"):
+                answer = json.loads(data)
+                key = "TableDescription" if operation == "CreateTable" else "Table"
+                answer.setdefault(key, {})[_SSE] = self._settings[table]["sse"]
+                data = json.dumps(answer).encode()
+                headers = [(k, v) for k, v in headers if k.lower() != "x-amz-crc32"]
+        start_response(status, [*headers, ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _set(self, table: str, value: dict[str, Any] | None = None, **settings: Any) -> None:
+        with self._lock:
+            if value is None and not settings:
+                self._settings.pop(table, None)
+            else:
+                self._settings.setdefault(table, {}).update(settings)
+            if self._settings_path is not None:
+                temporary = self._settings_path.with_name(self._settings_path.name + ".tmp")
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(self._settings, f)
+                os.replace(temporary, self._settings_path)
+
+    def _forward(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        status, headers, data = self._send(environ, _body(environ))
+        start_response(status, [*headers, ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _send(self, environ: dict[str, Any], body: bytes) -> tuple[str, list[tuple[str, str]], bytes]:
+        """Send a DynamoDB call to dynalite: its status, the headers to pass on and its body."""
         headers = {name: environ[_key(name)] for name in _FORWARDED_HEADERS if _key(name) in environ}
         if "CONTENT_TYPE" in environ:
             headers["Content-Type"] = environ["CONTENT_TYPE"]
@@ -110,19 +169,13 @@ class Front:
             except (OSError, http.client.HTTPException):
                 connection.close()
                 if attempt:  # a fresh connection failed too: dynalite is gone
-                    return _json(
-                        start_response,
-                        "503 Service Unavailable",
-                        {"__type": "ServiceUnavailable", "message": "the local DynamoDB is not running"},
-                    )
+                    gone = {"__type": "ServiceUnavailable", "message": "the local DynamoDB is not running"}
+                    return "503 Service Unavailable", [_JSON], json.dumps(gone).encode()
                 continue
             returned = [(k, v) for k, v in response.getheaders() if k.lower() in _RETURNED_HEADERS]
             with self._lock:
                 self._idle.append(connection)
-            start_response(
-                f"{response.status} {response.reason}", [*returned, ("Content-Length", str(len(data)))]
-            )
-            return [data]
+            return f"{response.status} {response.reason}", returned, data
         raise AssertionError("unreachable")
 
     def _connection(self) -> UnixConnection:
@@ -142,20 +195,20 @@ class Front:
         table = str(request.get("TableName", ""))
         if operation == "UpdateTimeToLive":
             spec = request.get("TimeToLiveSpecification") or {}
-            self._ttl[table] = spec
+            self._set(table, ttl=spec)
             return _json(start_response, "200 OK", {"TimeToLiveSpecification": spec})
         if operation == "DescribeTimeToLive":
-            spec = self._ttl.get(table)
+            spec = self._settings.get(table, {}).get("ttl")
             if spec and spec.get("Enabled"):
                 description = {"TimeToLiveStatus": "ENABLED", "AttributeName": spec.get("AttributeName")}
             else:
                 description = {"TimeToLiveStatus": "DISABLED"}
             return _json(start_response, "200 OK", {"TimeToLiveDescription": description})
-        # Point-in-time recovery: nothing to recover locally; reported as asked.
-        status = "ENABLED"
+        # Point-in-time recovery: nothing to recover locally; reported as set.
         if operation == "UpdateContinuousBackups":
             spec = request.get("PointInTimeRecoverySpecification") or {}
-            status = "ENABLED" if spec.get("PointInTimeRecoveryEnabled") else "DISABLED"
+            self._set(table, pitr=bool(spec.get("PointInTimeRecoveryEnabled")))
+        status = "ENABLED" if self._settings.get(table, {}).get("pitr") else "DISABLED"
         return _json(
             start_response,
             "200 OK",
@@ -175,6 +228,9 @@ def _key(header: str) -> str:
 def _body(environ: dict[str, Any]) -> bytes:
     length = int(environ.get("CONTENT_LENGTH") or 0)
     return environ["wsgi.input"].read(length) if length else b""
+
+
+_JSON = ("Content-Type", "application/x-amz-json-1.0")
 
 
 def _json(start_response: StartResponse, status: str, payload: dict[str, Any]) -> list[bytes]:
