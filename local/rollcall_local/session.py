@@ -123,6 +123,8 @@ class Session:
         try:
             if self.snapshots is not None:
                 self.snapshots.stop()
+                if self.snapshots.failure is not None:
+                    print(f"a background save of S3/SQS failed: {self.snapshots.failure}", file=sys.stderr)
             return self.save()
         finally:
             self.emulator.stop()
