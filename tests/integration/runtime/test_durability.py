@@ -281,3 +281,29 @@ def _tcp_ports_of(pid: int) -> list[int]:
         if fields[9] in inodes and fields[3] == "0A":  # listening
             ports.append(int(fields[1].split(":")[1], 16))
     return ports
+
+
+def test_the_local_dynamodb_ends_when_its_parent_is_killed_alone(tmp_path: Path) -> None:
+    # Given an emulator in a process of its own, with its dynalite child
+    script = (
+        "import sys, time\n"
+        "from rollcall_local.emulator import Emulator\n"
+        f"e = Emulator({free_port()}); e.start()\n"
+        "print(e.dynamodb.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'shared'}:{ROOT / 'local'}:{ROOT}"},
+        stdout=subprocess.PIPE,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert Path(f"/proc/{child}").exists()
+
+    # When only the parent is killed (SIGKILL: no clean-up of its own runs)
+    parent.kill()
+    parent.wait(timeout=10)
+
+    # Then the child sees its input close and ends: no orphan
+    wait_for(lambda: not Path(f"/proc/{child}").exists(), timeout=15, what="dynalite gone")
