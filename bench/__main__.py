@@ -12,7 +12,14 @@ from pathlib import Path
 from bench.harness import Report
 
 # each "bench.<name>" exposes run(report)
-MODULES: list[str] = ["bench.face", "bench.ml", "bench.anomaly", "bench.layers", "bench.bulk"]
+MODULES: list[str] = [
+    "bench.face",
+    "bench.ml",
+    "bench.anomaly",
+    "bench.layers",
+    "bench.bulk",
+    "bench.emulator",
+]
 
 
 def main(argv: list[str]) -> int:
