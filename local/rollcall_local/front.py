@@ -161,7 +161,9 @@ class Front:
         if "CONTENT_TYPE" in environ:
             headers["Content-Type"] = environ["CONTENT_TYPE"]
         for attempt in range(2):
-            connection = self._connection()
+            # A pooled connection may have been closed by dynalite (Node's keep-alive timeout is 5 s),
+            # so the retry always opens a fresh one: only a fresh connection failing means it is gone.
+            connection = UnixConnection(self.socket, self.timeout) if attempt else self._connection()
             try:
                 connection.request("POST", "/", body=body, headers=headers)
                 response = connection.getresponse()
