@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-Kind = Literal["training", "anomaly_scan", "prediction_batch"]
+Kind = Literal["training", "anomaly_scan", "prediction_batch", "attendance_import"]
 
 
 class ProgressOut(BaseModel):
@@ -28,7 +28,7 @@ class ProgressOut(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    kind: str = Field(description="training | anomaly_scan | prediction_batch")
+    kind: str = Field(description="training | anomaly_scan | prediction_batch | attendance_import")
     model_type: str = Field(description="training: the model type; other kinds: empty")
     status: str = Field(description="queued | running | succeeded | failed")
     mode: str = Field(
@@ -48,7 +48,8 @@ class JobOut(BaseModel):
     step: str | None = Field(default=None, description="the step a running training job is at")
     result: dict[str, Any] = Field(
         description="succeeded: training: the version, its metrics, the activation decision; anomaly_scan: "
-        "the scan's summary; prediction_batch: count, methods and results_url (JSON Lines, presigned GET)"
+        "the scan's summary; prediction_batch: count, methods and results_url (JSON Lines, presigned GET); "
+        "attendance_import: the import's counts, replayed, the file's sha256"
     )
     error: dict[str, Any] = Field(description="failed: code and detail (INSUFFICIENT_DATA: the counts)")
 

@@ -117,35 +117,44 @@ def enqueue(
 ) -> Job:
     """Store a queued job of ``kind`` and send its message; the job (a queue that cannot be reached
     fails the job with QUEUE_UNAVAILABLE and raises)."""
+    job = create(records, kind=kind, requested_by=requested_by, params=params, now=now, job_id=job_id)
+    jobs = JobRepo(records)
+    try:
+        send(queue_url, JobMessage(records.org, job.job_id, kind).body())
+    except RollcallError:
+        held = jobs.claim(job.job_id, now=job.created_at, lease=timedelta(minutes=1))
+        if held is not None:
+            error = {"code": "QUEUE_UNAVAILABLE", "detail": "the job could not be queued"}
+            jobs.finish(held, FAILED, at=job.created_at, error=error)
+        raise
+    logger.info("job queued", extra={"job_id": job.job_id, "kind": kind})
+    count("JobQueued")
+    return job
+
+
+def create(
+    records: OrgRecords,
+    *,
+    kind: str,
+    requested_by: str,
+    params: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+    job_id: str | None = None,
+) -> Job:
+    """Store a queued job of ``kind`` whose message something else sends (an upload's S3 event)."""
     if kind not in KINDS:
         raise InvalidInput(f"unknown job kind {kind!r}")
-    at = now or datetime.now(UTC)
     job = Job(
         job_id=job_id or new_job_id(),
         model_type="",
         status="queued",
         reason="manual",
         requested_by=requested_by[:64],
-        created_at=at,
+        created_at=now or datetime.now(UTC),
         kind=kind,
         params=dict(params or {}),
     )
-    jobs = JobRepo(records)
-    jobs.create(job)
-    try:
-        send(queue_url, JobMessage(records.org, job.job_id, kind).body())
-    except RollcallError:
-        held = jobs.claim(job.job_id, now=at, lease=timedelta(minutes=1))
-        if held is not None:
-            jobs.finish(
-                held,
-                FAILED,
-                at=at,
-                error={"code": "QUEUE_UNAVAILABLE", "detail": "the job could not be queued"},
-            )
-        raise
-    logger.info("job queued", extra={"job_id": job.job_id, "kind": kind})
-    count("JobQueued")
+    JobRepo(records).create(job)
     return job
 
 
@@ -219,13 +228,18 @@ def consumer(
 
 
 def record_handler(
-    training: Callable[[SQSRecord], dict[str, Any]], jobs: Callable[[dict[str, Any]], dict[str, Any]]
+    training: Callable[[SQSRecord], dict[str, Any]],
+    jobs: Callable[[dict[str, Any]], dict[str, Any]],
+    uploads: Callable[[dict[str, Any]], list[JobMessage]] | None = None,
 ) -> Callable[[SQSRecord], dict[str, Any]]:
     """One SQS record handler for the train function: a body with a ``kind`` other than training
-    is a job of the jobs queue; anything else is a training message."""
+    is a job of the jobs queue; an S3 event (``Records``, or S3's test event) names the uploads
+    whose jobs to run (``uploads``); anything else is a training message."""
 
     def handle(record: SQSRecord) -> dict[str, Any]:
         body = record.json_body
+        if isinstance(body, dict) and uploads is not None and ("Records" in body or "Event" in body):
+            return {"jobs": [jobs(message.body()) for message in uploads(body)]}
         if isinstance(body, dict) and body.get("kind") not in (None, "training"):
             return jobs(body)
         return training(record)

@@ -5,7 +5,7 @@ Items::
 
     job  pk ORG#o#JOB#<job_id>  sk META   gsi1 ORG#o#JOBS / <created_at>#<job_id>
 
-A job has a ``kind`` (training | anomaly_scan | prediction_batch), ``progress``
+A job has a ``kind`` (training | anomaly_scan | prediction_batch | attendance_import), ``progress``
 (``{done, total, unit}``, written by the attempt that holds it) and, once done, a ``result`` or
 an ``error``. A job goes ``queued`` → ``running`` → ``succeeded`` | ``failed``, and every transition is a
 conditional write, which is what makes a redelivered job message harmless:
@@ -30,7 +30,7 @@ from rollcall.store.table import OrgRecords, check_id, ttl_after
 
 QUEUED, RUNNING = "queued", "running"
 TRAINING: Final = "training"
-KINDS: Final = ("training", "anomaly_scan", "prediction_batch")
+KINDS: Final = ("training", "anomaly_scan", "prediction_batch", "attendance_import")
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 RETENTION_DAYS = 365

@@ -3,6 +3,8 @@
     jobs/<org>/<job_id>/input.json          the request a job runs (a prediction batch's items)
     jobs/<org>/<job_id>/part-00003.jsonl    a step's output (written whole; rewriting it is harmless)
     jobs/<org>/<job_id>/results.jsonl       the result, one JSON object a line (parts joined in order)
+    imports/<org>/<job_id>.csv              an import's file, uploaded with a presigned PUT (its
+                                            ObjectCreated event, on the jobs queue, starts the job)
 
 Object names are fixed by the job and the step, so an attempt that repeats a step replaces its
 part instead of adding one. The bucket expires objects after a few days (the template's
@@ -20,6 +22,8 @@ from rollcall.store.client_errors import translated
 from rollcall.store.table import check_id
 
 URL_SECONDS = 3600
+UPLOAD_SECONDS = 900
+UPLOAD_PREFIX = "imports/"
 
 
 class JobFiles:
@@ -28,6 +32,7 @@ class JobFiles:
     def __init__(self, bucket: str, org: str, job_id: str, *, client: Any = None) -> None:
         self.bucket = bucket
         self.prefix = f"jobs/{check_id(org, 'org')}/{check_id(job_id, 'job_id')}/"
+        self.upload_key = f"{UPLOAD_PREFIX}{org}/{job_id}.csv"
         self.client = client
 
     client = clients.Client("s3")
@@ -82,6 +87,22 @@ class JobFiles:
                     "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=seconds
                 )
             )
+
+    def upload_url(self) -> tuple[str, int]:
+        """A presigned PUT URL for this job's upload, and how long it is valid."""
+        with translated("presign upload"):
+            url = self.client.generate_presigned_url(
+                "put_object", Params={"Bucket": self.bucket, "Key": self.upload_key}, ExpiresIn=UPLOAD_SECONDS
+            )
+        return str(url), UPLOAD_SECONDS
+
+    def upload(self) -> bytes:
+        """The uploaded file."""
+        try:
+            with translated("read upload"):
+                return bytes(self.client.get_object(Bucket=self.bucket, Key=self.upload_key)["Body"].read())
+        except NotFound:
+            raise NotFound("the job's upload is gone", code="JOB_FILE_NOT_FOUND") from None
 
 
 def _lines(rows: list[dict[str, Any]]) -> bytes:

@@ -8,6 +8,7 @@ A small synthetic organisation (12 students, 6 weeks, anomalies injected) ends n
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 from collections.abc import Callable, Iterator
@@ -62,6 +63,7 @@ def handlers(aws: Aws, refs: dict[str, str]) -> Iterator[dict[str, Handler]]:
         "AWS_ENDPOINT_URL": aws.endpoint,
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
+    receive(aws, refs["JobsQueue"])  # S3's test event, sent when the bucket's notification was set
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, value)
@@ -305,3 +307,63 @@ def test_jobs_are_paged_newest_first_by_kind_and_scoped_by_organisation(
     status, page = http(handlers["train"], "GET", "/v1/jobs?kind=anomaly_scan&limit=5")
     assert status == 200 and all(j["kind"] == "anomaly_scan" for j in page["items"])
     assert http(handlers["train"], "GET", "/v1/jobs?kind=nonsense")[0] == 422
+
+
+def _upload(handlers: dict[str, Handler], aws: Aws, refs: dict[str, str], data: bytes) -> dict[str, Any]:
+    """POST /v1/attendance/imports, PUT the file, deliver the upload's event; the job as it ends."""
+    status, asked = http(handlers["train"], "POST", "/v1/attendance/imports")
+    assert (status, asked["kind"], asked["status"], asked["upload_method"]) == (
+        202,
+        "attendance_import",
+        "queued",
+        "PUT",
+    )
+    assert httpx.put(asked["upload_url"], content=data, timeout=30).status_code == 200
+    (message,) = [m for m in receive(aws, refs["JobsQueue"]) if "Records" in json.loads(m["Body"])]
+    assert json.loads(message["Body"])["Records"][0]["s3"]["object"]["key"].endswith(f"{asked['job_id']}.csv")
+    assert deliver(handlers["train"], [message], JOBS_ARN) == {"batchItemFailures": []}
+    status, job = http(handlers["train"], "GET", f"/v1/jobs/{asked['job_id']}")
+    assert status == 200
+    return dict(job)
+
+
+def _import_csv(rows: int, *, bad_line: int | None = None) -> bytes:
+    lines = ["student_id,class_id,session_id,starts_at,ends_at,status"]
+    for i in range(rows):
+        day = datetime(2026, 3, 2, 9, tzinfo=UTC) + timedelta(days=i // 20)
+        status = "sometimes" if bad_line is not None and i + 2 == bad_line else "present"
+        lines.append(
+            f"imp-{i % 20:03d},imp-class,imp-{i // 20:04d},{day:%Y-%m-%dT%H:%M:%SZ},"
+            f"{day + timedelta(hours=1):%Y-%m-%dT%H:%M:%SZ},{status}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_an_uploaded_import_is_a_job_whole_or_nothing_and_once(
+    handlers: dict[str, Handler], aws: Aws, refs: dict[str, str], stores: Stores
+) -> None:
+    # Given a file with a bad row, When it is uploaded, Then its job fails and nothing is written
+    failed = _upload(handlers, aws, refs, _import_csv(400, bad_line=300))
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "INVALID_CSV")
+    assert [e["line"] for e in failed["error"]["detail"]["errors"]] == [300]
+    assert stores.records(ORG).get(stores.records(ORG).key("SESSION", "imp-0000"), "META") is None
+
+    # When a good file is uploaded, Then its job imports every row, and says so
+    data = _import_csv(400)
+    done = _upload(handlers, aws, refs, data)
+    assert (done["status"], done["attempts"]) == ("succeeded", 1), done
+    result = done["result"]
+    assert (result["rows"], result["records_written"], result["sessions_created"], result["replayed"]) == (
+        400,
+        400,
+        20,
+        False,
+    )
+    assert result["file_sha256"] == hashlib.sha256(data).hexdigest() and result["file_bytes"] == len(data)
+    assert done["progress"] == {"done": len(data), "total": len(data), "unit": "bytes"}
+
+    # When the same file is uploaded again, Then it adds nothing
+    again = _upload(handlers, aws, refs, data)
+    assert again["status"] == "succeeded"
+    assert (again["result"]["replayed"], again["result"]["records_written"]) == (True, 0)
+    assert again["result"]["import_id"] == result["import_id"]
