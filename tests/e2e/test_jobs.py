@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,12 +28,13 @@ from rollcall.store.prediction_log import PredictionRepo
 from rollcall.store.table import OrgRecords
 from testkit.seeding import store_history
 from testkit.synthetic import SyntheticHistory, generate
-from tests.e2e.conftest import ROOT, LocalStack, started
+from tests.e2e.conftest import ROOT, LocalStack
 from tests.integration.runtime.helpers import wait_for
 
 ORG = "jobs-school"
 TABLE = "rollcall-local-records"
 JOB_SECONDS = 240
+STOP_SECONDS = 300
 OVERRIDES = "Stage=local JobsVisibilityTimeout=10 JobHeartbeatSeconds=5"
 
 
@@ -48,8 +50,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         "ROLLCALL_PROJECT_DIR": str(project),
         "ROLLCALL_BUILD_DIR": str(ROOT / ".aws-sam" / "build"),
     }
-    with started(running):
+    running.start()
+    try:
         yield running
+    finally:  # a clean stop saves the stack's state: given longer than conftest's 45 s on a busy machine
+        assert running.process is not None
+        running.process.send_signal(signal.SIGINT)
+        try:
+            running.process.wait(timeout=STOP_SECONDS)
+        finally:
+            if running.process.poll() is None:
+                running.process.kill()
+                running.process.wait(timeout=10)
 
 
 def records(stack: LocalStack) -> OrgRecords:
@@ -102,7 +114,13 @@ def kill_train_workers(stack: LocalStack) -> int:
 
 
 def job_of(client: httpx.Client, job_id: str) -> dict[str, Any]:
-    response = client.get(f"/v1/jobs/{job_id}")
+    """The job; asked again (up to 3 times) when the request met a train worker the test killed
+    while it was idle (the runtime learns of it on that invocation, and replaces the worker)."""
+    for _ in range(3):
+        response = client.get(f"/v1/jobs/{job_id}")
+        if response.status_code != 500:
+            break
+        time.sleep(0.5)
     assert response.status_code == 200, response.text
     return dict(response.json())
 
@@ -201,3 +219,61 @@ def test_jobs_are_listed_by_kind(stack: LocalStack, seeded: SyntheticHistory) ->
     assert page.json()["items"] and {j["kind"] for j in page.json()["items"]} == {"anomaly_scan"}
     assert stack.client("student", org=ORG, sub="s00001").get("/v1/jobs").status_code == 403
     assert stack.client("admin", org="elsewhere").get("/v1/jobs").json()["items"] == []
+
+
+def _import_csv(rows: int) -> bytes:
+    lines = ["student_id,class_id,session_id,starts_at,ends_at,status"]
+    for i in range(rows):
+        day = datetime(2026, 3, 2, 9, tzinfo=UTC) + timedelta(hours=i // 20)
+        lines.append(
+            f"up-{i % 20:03d},up-class,up-{i // 20:04d},{day:%Y-%m-%dT%H:%M:%SZ},"
+            f"{day + timedelta(minutes=50):%Y-%m-%dT%H:%M:%SZ},{('present', 'absent', 'late')[i % 3]}"
+        )
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _upload(teacher: httpx.Client, data: bytes) -> str:
+    asked = teacher.post("/v1/attendance/imports")
+    assert asked.status_code == 202, asked.text
+    assert httpx.put(asked.json()["upload_url"], content=data, timeout=60).status_code == 200
+    return str(asked.json()["job_id"])
+
+
+def test_an_uploaded_import_whose_worker_was_killed_completes_once(
+    stack: LocalStack, seeded: SyntheticHistory
+) -> None:
+    teacher = stack.client("teacher", org=ORG)
+    rows = 5_000
+    data = _import_csv(rows)
+    # Given an import file uploaded (its S3 event starts the job)
+    job_id = _upload(teacher, data)
+
+    # When the worker is killed while it imports
+    def running() -> bool:
+        status = job_of(teacher, job_id)["status"]
+        assert status != "succeeded", "the import ended before it could be killed"
+        return status == "running"
+
+    wait_for(running, timeout=JOB_SECONDS, interval=0.05, what="the import running")
+    assert kill_train_workers(stack) >= 1
+
+    # Then the job ends succeeded on its second attempt, every row imported
+    job = finished(teacher, job_id)
+    assert (job["status"], job["attempts"]) == ("succeeded", 2), job
+    assert (job["result"]["rows"], job["result"]["sessions_created"] <= rows // 20) == (rows, True)
+    assert job["result"]["file_bytes"] == len(data)
+    # And each (session, student) has one record
+    store = records(stack)
+    stored = sum(
+        len(list(store.query(store.key("SESSION", f"up-{s:04d}"), sk_prefix="ATT#")))
+        for s in range(rows // 20)
+    )
+    assert stored == rows
+
+    # When the same file is uploaded again, Then nothing is written
+    again = finished(teacher, _upload(teacher, data))
+    assert (again["status"], again["result"]["replayed"], again["result"]["records_written"]) == (
+        "succeeded",
+        True,
+        0,
+    )

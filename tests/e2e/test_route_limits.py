@@ -12,7 +12,8 @@ is timed here.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,30 @@ from testkit.seeding import store_history
 from testkit.synthetic import SyntheticHistory, generate
 from tests.e2e.conftest import LocalStack
 
+pytestmark = pytest.mark.timeout(2400)  # seeding 151,000 items at the emulator is most of it
+
 ORG, TABLE = "demo", "rollcall-local-records"
+STOP_SECONDS = 900  # a clean stop saves the seed's items
 LIMIT_SECONDS = 25  # the API's limit is 30 s; an answer must come before this
 MAX_BATCH, MAX_SYNC_BATCH, MAX_CSV_ROWS = 10_000, 1_000, 50_000
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """The stack of this module, given the time its clean stop takes to save the seed."""
+    running = LocalStack(tmp_path_factory.mktemp("local"))
+    running.start()
+    try:
+        yield running
+    finally:
+        assert running.process is not None
+        running.process.send_signal(signal.SIGINT)
+        try:
+            running.process.wait(timeout=STOP_SECONDS)
+        finally:
+            if running.process.poll() is None:
+                running.process.kill()
+                running.process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
