@@ -25,6 +25,7 @@ from rollcall_local.config import LocalConfig
 from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws, Emulator, connect, region_from_env
 from rollcall_local.errors import LocalError
 from rollcall_local.invoke import Result, Worker, invoke_once
+from rollcall_local.lambda_api import LambdaApi
 from rollcall_local.runtime import check_runtime, lambda_environment, runtime_dir, sys_path
 from rollcall_local.template import Function, Physical, Template, pseudo_parameters
 
@@ -78,6 +79,7 @@ class Session:
             check_runtime(function)  # fail at start, not at the first request
         self.runtime = runtime_dir(config.runtime_dir)
         self.restored: state.Counts | None = None
+        self._lambda_api: LambdaApi | None = None
 
     @classmethod
     def open(cls, config: LocalConfig, *, must_own: bool = False) -> Session:
@@ -105,6 +107,9 @@ class Session:
 
     def close(self) -> state.Counts | None:
         """Save the state (if this session started the emulator) and stop the emulator."""
+        if self._lambda_api is not None:
+            self._lambda_api.close()
+            self._lambda_api = None
         if self.emulator is None:
             return None
         try:
@@ -130,13 +135,23 @@ class Session:
 
     def spawn(self, function: Function, log: Path | None = None) -> Worker:
         """A new worker of ``function``; its output is appended to ``log`` (None: stderr)."""
-        environment = lambda_environment(function, self.aws, self.runtime)
+        environment = {
+            **lambda_environment(function, self.aws, self.runtime),
+            **self.lambda_api.environment(),
+        }
         return Worker(function, environment, sys_path(function, self.runtime), log)
 
     def spawn_logged(self, function: Function) -> Worker:
         """A warm worker, logging to ``.local/logs/<LogicalId>.log``."""
         self.config.logs_dir.mkdir(parents=True, exist_ok=True)
         return self.spawn(function, self.config.logs_dir / f"{function.logical_id}.log")
+
+    @property
+    def lambda_api(self) -> LambdaApi:
+        """Lambda Invoke and CodeDeploy's hook status for the functions (started on first use)."""
+        if self._lambda_api is None:
+            self._lambda_api = LambdaApi(self.functions, self.invoke_once)
+        return self._lambda_api
 
     def invoke_once(self, name: str, event: Any) -> Result:
         return invoke_once(self.spawn, self.function(name), event)
