@@ -34,7 +34,7 @@ PYTEST_ARGS ?=
 # Coverage of shared/ and local/ with the floor of pyproject.toml; `COVERAGE=` runs a part without it.
 COVERAGE ?= --cov --cov-report=term-missing:skip-covered
 
-.PHONY: help install build validate run serve demo test unit lint fmt bench invoke fire token reset deploy import seed clean
+.PHONY: help install build validate run serve demo test unit lint fmt bench invoke fire token reset deploy import seed clean metrics
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -118,3 +118,6 @@ deploy: $(STAMP)  ## sam deploy to AWS: make deploy JWKS_URL=... JWT_ISSUER=... 
 
 clean:  ## remove the venv, the build and the local state
 	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+
+metrics: $(STAMP)  ## the EMF metrics of the local stack's invocations (last hour): count, p50, p95, and .local/metrics.png
+	$(PY) -m rollcall_local metrics
