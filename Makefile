@@ -114,7 +114,8 @@ deploy: $(STAMP)  ## sam deploy to AWS: make deploy JWKS_URL=... JWT_ISSUER=... 
 	@test -n "$(JWKS_URL)" -a -n "$(JWT_ISSUER)" || { echo "set JWKS_URL and JWT_ISSUER (and JWT_AUDIENCE) of your token issuer"; exit 2; }
 	sam build --config-env prod
 	sam deploy --config-env prod --parameter-overrides \
-		Stage=prod JwksUrl="$(JWKS_URL)" JwtIssuer="$(JWT_ISSUER)" JwtAudience="$(or $(JWT_AUDIENCE),rollcall-api)"
+		Stage=prod JwksUrl="$(JWKS_URL)" JwtIssuer="$(JWT_ISSUER)" JwtAudience="$(or $(JWT_AUDIENCE),rollcall-api)" \
+		AlarmEmail="$(ALARM_EMAIL)" SmokeTokenParameter="$(SMOKE_TOKEN_PARAMETER)"
 
 clean:  ## remove the venv, the build and the local state
 	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
