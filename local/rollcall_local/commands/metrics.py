@@ -87,7 +87,7 @@ def draw(found: Series, path: Path) -> bool:
     names = [n for n in sorted(found) if n.split()[0] in MAIN] or sorted(found)[:6]
     if not names:
         return False
-    figure, axes = plt.subplots(len(names), 1, figsize=(9, 2.2 * len(names)), squeeze=False)
+    figure, axes = plt.subplots(len(names), 1, figsize=(9, 2.2 * len(names)), squeeze=False, sharex=True)
     start = min(at for n in names for at, _ in found[n])
     for ax, name in zip(axes[:, 0], names, strict=True):
         points = found[name]
