@@ -113,7 +113,7 @@ def test_the_dashboard_body_is_json_with_the_products_metrics() -> None:
         "PredictionsByMethod",
         "ActiveModelAuc",
         "AnomaliesRaisedByType",
-        "InitDuration",
+        "ColdStart",
         "ConcurrentExecutions",
         "ApproximateNumberOfMessagesVisible",
         "Latency",

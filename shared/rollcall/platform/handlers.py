@@ -75,7 +75,7 @@ def make_handler(
     if hook is not None:
         parts["hook"] = hook
 
-    @metrics.log_metrics
+    @metrics.log_metrics(capture_cold_start_metric=True)  # ColdStart per function (the dashboard)
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: Event, context: Any) -> Any:
         trigger = trigger_of(event)
