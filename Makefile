@@ -36,7 +36,7 @@ PYTEST_ARGS ?=
 # Coverage of shared/ and local/ with the floor of pyproject.toml; `COVERAGE=` runs a part without it.
 COVERAGE ?= --cov --cov-report=term-missing:skip-covered
 
-.PHONY: help install build validate run serve demo test unit lint fmt bench invoke fire token reset deploy import seed clean
+.PHONY: help install build validate run serve demo test unit lint fmt bench invoke fire token reset deploy import seed clean metrics
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -122,7 +122,11 @@ deploy: $(STAMP)  ## sam deploy to AWS: make deploy JWKS_URL=... JWT_ISSUER=... 
 	@test -n "$(JWKS_URL)" -a -n "$(JWT_ISSUER)" || { echo "set JWKS_URL and JWT_ISSUER (and JWT_AUDIENCE) of your token issuer"; exit 2; }
 	sam build --config-env prod
 	sam deploy --config-env prod --parameter-overrides \
-		Stage=prod JwksUrl="$(JWKS_URL)" JwtIssuer="$(JWT_ISSUER)" JwtAudience="$(or $(JWT_AUDIENCE),rollcall-api)"
+		Stage=prod JwksUrl="$(JWKS_URL)" JwtIssuer="$(JWT_ISSUER)" JwtAudience="$(or $(JWT_AUDIENCE),rollcall-api)" \
+		AlarmEmail="$(ALARM_EMAIL)" SmokeTokenParameter="$(SMOKE_TOKEN_PARAMETER)"
 
 clean:  ## remove the venv, the build and the local state
 	rm -rf $(VENV) .aws-sam .local .pytest_cache .mypy_cache .ruff_cache
+
+metrics: $(STAMP)  ## the EMF metrics of the local stack's invocations (last hour): count, p50, p95, and .local/metrics.png
+	$(PY) -m rollcall_local metrics

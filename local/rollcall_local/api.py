@@ -26,7 +26,9 @@ from rollcall_local.apigw import (
     INTERNAL_ERROR,
     NOT_FOUND,
     TOO_LARGE,
+    UNAUTHORIZED,
     UNAVAILABLE,
+    Authorizers,
     Cors,
     Request,
     Response,
@@ -59,7 +61,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class ApiServer:
-    def __init__(
+    def __init__(  # noqa: PLR0913 (keyword-only parts of the server, named at the one call)
         self,
         port: int,
         router: Router,
@@ -70,8 +72,10 @@ class ApiServer:
         console: Console,
         scheduler: Scheduler | None = None,
         cors: Cors | None = None,
+        authorizers: Authorizers | None = None,
     ) -> None:
         self.router = router
+        self.authorizers = authorizers or Authorizers({}, None)
         self.invoker = invoker
         self.account_id = account_id
         self.openapi = openapi
@@ -113,6 +117,15 @@ class ApiServer:
             return NOT_FOUND
         route, params = found
         event = http_event(route, params, request, account_id=self.account_id)
+        authorizer = self.authorizers.of_route(route)
+        if authorizer is not None:  # as API Gateway: a rejected token never reaches the function
+            claims = authorizer.claims(request)
+            if claims is None:
+                self.console.invocation(
+                    route.function, f"http {request.method} {request.raw_path}", 401, 0, ""
+                )
+                return UNAUTHORIZED
+            event["requestContext"]["authorizer"] = {"jwt": {"claims": claims, "scopes": None}}
         started = time.monotonic()
         future = self.invoker.submit(route.function, event)
         trigger = f"http {request.method} {request.raw_path}"

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
+from rollcall_local.cfn import TemplateError
 from rollcall_local.template import HTTP_API, HttpRoute, Physical, Template
 
 TEXT_TYPES = {"application/json", "application/xml", "application/javascript", "application/graphql"}
@@ -288,3 +289,84 @@ class Cors:
         if self.credentials:
             extra.append(("access-control-allow-credentials", "true"))
         return Response(response.status, [*response.headers, *extra], response.body)
+
+
+UNAUTHORIZED = message(401, "Unauthorized")
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    """An HttpApi JWT authorizer of the template, applied as API Gateway applies it: the token (the
+    identity source, ``Bearer`` optional) must be a JWT whose ``iss`` is the issuer, whose ``aud`` (or
+    ``client_id``) is one of the audiences, unexpired and valid already; else 401 ``Unauthorized``
+    and the function does not run. The signature is checked with the stack's HS256 secret when the
+    template has one (API Gateway checks it with the issuer's JWKS); the function checks it again."""
+
+    name: str
+    issuer: str
+    audiences: tuple[str, ...]
+    header: str = "authorization"
+    secret: str = ""
+
+    def claims(self, request: Request) -> dict[str, Any] | None:
+        """The token's claims, or None: reject the request."""
+        import jwt
+
+        value = request.header(self.header)
+        if not value:
+            return None
+        token = value[7:].strip() if value[:7].lower() == "bearer " else value.strip()
+        try:
+            if self.secret:
+                claims = jwt.decode(token, self.secret, algorithms=["HS256"], options={"verify_aud": False})
+            else:
+                claims = jwt.decode(token, options={"verify_signature": False, "verify_aud": False})
+        except jwt.PyJWTError:
+            return None
+        now = time.time()
+        audience = claims.get("aud", claims.get("client_id"))
+        audiences = audience if isinstance(audience, list) else [audience]
+        if claims.get("iss") != self.issuer or not set(map(str, audiences)) & set(self.audiences):
+            return None
+        if not isinstance(claims.get("exp"), int | float) or claims["exp"] <= now:
+            return None
+        return claims if claims.get("nbf", 0) <= now else None
+
+
+class Authorizers:
+    """The template's HttpApi Auth: its JWT authorizers and the default one of its routes."""
+
+    def __init__(self, authorizers: dict[str, JwtAuthorizer], default: str | None) -> None:
+        self.authorizers = authorizers
+        self.default = default
+
+    @classmethod
+    def of(cls, template: Template) -> Authorizers:
+        apis = template.resources_of(HTTP_API)
+        auth = next((p["Auth"] for p in apis.values() if "Auth" in p), None)
+        if not auth:
+            return cls({}, None)
+        auth = template.resolve(auth, Physical())
+        secret = str(template.parameters.get("JwtSecret") or "")
+        found = {}
+        for name, spec in (auth.get("Authorizers") or {}).items():
+            jwt_config = spec.get("JwtConfiguration")
+            if not jwt_config:
+                raise TemplateError(f"HttpApi authorizer {name}: only JWT authorizers run locally")
+            source = str(spec.get("IdentitySource", "$request.header.Authorization"))
+            found[name] = JwtAuthorizer(
+                name=name,
+                issuer=str(jwt_config.get("issuer", "")),
+                audiences=tuple(str(a) for a in jwt_config.get("audience") or ()),
+                header=source.removeprefix("$request.header.").lower(),
+                secret=secret,
+            )
+        return cls(found, auth.get("DefaultAuthorizer"))
+
+    def of_route(self, route: HttpRoute) -> JwtAuthorizer | None:
+        name = route.authorizer if route.authorizer is not None else self.default
+        if name is None or name == "NONE":
+            return None
+        if name not in self.authorizers:
+            raise TemplateError(f"{route.function}.{route.event}: no authorizer {name!r} on the HttpApi")
+        return self.authorizers[name]

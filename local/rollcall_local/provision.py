@@ -69,6 +69,11 @@ def planned(template: Template) -> Physical:
     for logical_id in template.resources_of(FUNCTION):
         name = template.function_name(logical_id)
         physical.set(logical_id, name, Arn=template.arn("lambda", f"function:{name}"))
+        # AutoPublishAlias: `!Ref <Function>.Alias` and `.Version`; locally one version, any qualifier
+        alias = template.function_properties(logical_id).get("AutoPublishAlias")
+        if alias:
+            physical.set(f"{logical_id}.Alias", template.arn("lambda", f"function:{name}:{alias}"))
+        physical.set(f"{logical_id}.Version", template.arn("lambda", f"function:{name}:$LATEST"))
     for schedule in template.schedules(physical).values():
         physical.set(schedule.logical_id, schedule.name, Arn=template.arn("events", f"rule/{schedule.name}"))
     return physical

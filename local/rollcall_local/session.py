@@ -26,6 +26,7 @@ from rollcall_local.config import LocalConfig, private_dir
 from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws, Emulator, connect, region_from_env
 from rollcall_local.errors import LocalError
 from rollcall_local.invoke import Result, Worker, invoke_once
+from rollcall_local.lambda_api import LambdaApi
 from rollcall_local.runtime import check_runtime, lambda_environment, runtime_dir, sys_path
 from rollcall_local.template import Function, Physical, Template, pseudo_parameters
 
@@ -81,6 +82,8 @@ class Session:
         self.restored: state.Counts | None = None
         self.snapshots: state.Snapshots | None = None
 
+        self._lambda_api: LambdaApi | None = None
+
     @classmethod
     def open(cls, config: LocalConfig, *, must_own: bool = False) -> Session:
         """Connect (starting the embedded emulator if none is listening), provision, restore state.
@@ -118,6 +121,9 @@ class Session:
 
     def close(self) -> state.Counts | None:
         """Save the state (if this session started the emulator) and stop the emulator."""
+        if self._lambda_api is not None:
+            self._lambda_api.close()
+            self._lambda_api = None
         if self.emulator is None:
             return None
         try:
@@ -147,7 +153,10 @@ class Session:
 
     def spawn(self, function: Function, log: Path | None = None) -> Worker:
         """A new worker of ``function``; its output is appended to ``log`` (None: stderr)."""
-        environment = lambda_environment(function, self.aws, self.runtime)
+        environment = {
+            **lambda_environment(function, self.aws, self.runtime),
+            **self.lambda_api.environment(),
+        }
         return Worker(function, environment, sys_path(function, self.runtime), log)
 
     def spawn_logged(self, function: Function) -> Worker:
@@ -156,6 +165,13 @@ class Session:
         log.touch(mode=0o600)
         os.chmod(log, 0o600)
         return self.spawn(function, log)
+
+    @property
+    def lambda_api(self) -> LambdaApi:
+        """Lambda Invoke and CodeDeploy's hook status for the functions (started on first use)."""
+        if self._lambda_api is None:
+            self._lambda_api = LambdaApi(self.functions, self.invoke_once)
+        return self._lambda_api
 
     def invoke_once(self, name: str, event: Any) -> Result:
         return invoke_once(self.spawn, self.function(name), event)

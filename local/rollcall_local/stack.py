@@ -11,7 +11,7 @@ invokes functions on their triggers (warm workers, HTTP API, SQS pollers, schedu
 from __future__ import annotations
 
 from rollcall_local.api import ApiServer
-from rollcall_local.apigw import Cors, Router
+from rollcall_local.apigw import Authorizers, Cors, Router
 from rollcall_local.console import Console
 from rollcall_local.invoke import Invoker
 from rollcall_local.openapi import OpenApi
@@ -51,6 +51,7 @@ class Stack:
             console=console,
             scheduler=self.scheduler,
             cors=Cors.of(template),
+            authorizers=Authorizers.of(template),
         )
         self.pollers = [
             SqsPoller(

@@ -78,6 +78,7 @@ class HttpRoute:
     method: str  # GET, POST..., or ANY
     path: str  # /v1/orgs/{org}, /files/{proxy+}, or $default
     timeout_ms: int = 30_000  # the integration timeout (API Gateway's maximum)
+    authorizer: str | None = None  # the event's Auth.Authorizer: None (the API's default) or a name, or NONE
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,17 @@ class Template:
                 )
             method = str(method or "ANY").upper().replace("X-AMAZON-APIGATEWAY-ANY-METHOD", "ANY")
             timeout_ms = int(props.get("TimeoutInMillis", 30_000))
-            routes.append(HttpRoute(function_id, event_name, method, str(path), timeout_ms))
+            authorizer = (props.get("Auth") or {}).get("Authorizer")
+            routes.append(
+                HttpRoute(
+                    function_id,
+                    event_name,
+                    method,
+                    str(path),
+                    timeout_ms,
+                    None if authorizer is None else str(authorizer),
+                )
+            )
         return routes
 
     def sqs_sources(self, physical: Physical) -> list[SqsSource]:

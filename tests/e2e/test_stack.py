@@ -17,10 +17,16 @@ def test_health_answers_without_a_token(stack: LocalStack) -> None:
 
 
 def test_me_needs_a_token_and_answers_with_a_dev_token(stack: LocalStack) -> None:
-    # Without a token: the function's 401
+    # Without a token, or with a token for another audience: the API's JWT authorizer (the
+    # template's) answers 401 before the function runs, as API Gateway does
     anonymous = httpx.get(f"{stack.api_url}/v1/me", timeout=30)
-    assert anonymous.status_code == 401
-    assert anonymous.json()["code"] == "TOKEN_MISSING"
+    assert (anonymous.status_code, anonymous.json()) == (401, {"message": "Unauthorized"})
+    stranger = stack.token("teacher").split(".")
+    stranger[1] = stranger[1][::-1]  # a token no longer signed nor readable
+    forged = httpx.get(
+        f"{stack.api_url}/v1/me", headers={"authorization": "Bearer " + ".".join(stranger)}, timeout=30
+    )
+    assert (forged.status_code, forged.json()) == (401, {"message": "Unauthorized"})
 
     # With a dev token from `make token`: the caller's identity
     token = stack.token("teacher")

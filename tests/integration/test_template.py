@@ -20,6 +20,7 @@ FUNCTIONS = {
     "PredictFunction",
     "TrainFunction",
     "AnomalyScanFunction",
+    "SmokeHookFunction",  # the deploy smoke test (PreTraffic hook)
 }
 
 

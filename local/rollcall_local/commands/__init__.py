@@ -16,4 +16,5 @@ COMMANDS = {
     "demo": "rollcall_local.commands.demo",
     "seed": "rollcall_local.commands.seed",
     "import": "rollcall_local.commands.import_",
+    "metrics": "rollcall_local.commands.metrics",
 }

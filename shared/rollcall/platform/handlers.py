@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 Event = dict[str, Any]
-Trigger = Literal["http", "sqs", "schedule"]
+Trigger = Literal["http", "sqs", "schedule", "hook"]
 Part = Callable[[Event, Any], Any]
 
 
@@ -40,6 +40,8 @@ def trigger_of(event: Event) -> Trigger:
         return "sqs"
     if event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event":
         return "schedule"
+    if "DeploymentId" in event and "LifecycleEventHookExecutionId" in event:
+        return "hook"  # a CodeDeploy lifecycle hook (the deploy smoke test)
     raise InvalidInput("unrecognised event: expected API Gateway v2, SQS or a scheduled event")
 
 
@@ -48,6 +50,8 @@ def _correlation_id(trigger: Trigger, event: Event) -> str | None:
         return event["requestContext"].get("requestId")
     if trigger == "sqs":
         return event["Records"][0].get("messageId")
+    if trigger == "hook":
+        return event.get("DeploymentId")
     return event.get("id")
 
 
@@ -56,6 +60,7 @@ def make_handler(
     http: FastAPI | None = None,
     sqs: Part | None = None,
     schedule: Part | None = None,
+    hook: Part | None = None,
 ) -> Callable[[Event, Any], Any]:
     """One Lambda handler for the triggers a function has."""
     parts: dict[Trigger, Part] = {}
@@ -67,8 +72,10 @@ def make_handler(
         parts["sqs"] = sqs
     if schedule is not None:
         parts["schedule"] = schedule
+    if hook is not None:
+        parts["hook"] = hook
 
-    @metrics.log_metrics
+    @metrics.log_metrics(capture_cold_start_metric=True)  # ColdStart per function (the dashboard)
     @logger.inject_lambda_context(clear_state=True)
     def handler(event: Event, context: Any) -> Any:
         trigger = trigger_of(event)

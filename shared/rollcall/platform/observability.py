@@ -58,4 +58,22 @@ def count(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count) -> N
     metrics.add_metric(name=name, unit=unit, value=value)
 
 
-__all__ = ["MetricUnit", "count", "logger", "metrics", "span", "tracer", "tracing_enabled"]
+def count_by(
+    name: str, dimension: str, key: str, value: float = 1, unit: MetricUnit = MetricUnit.Count
+) -> None:
+    """One metric with a dimension of its own (an anomaly's type, a prediction's method), written
+    at once as its own EMF document, with the service dimension the invocation's metrics have."""
+    from aws_lambda_powertools.metrics import single_metric
+
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME")
+    with single_metric(
+        name=name,
+        unit=unit,
+        value=value,
+        namespace=metrics.namespace,
+        default_dimensions={"service": service} if service else None,
+    ) as metric:
+        metric.add_dimension(name=dimension, value=key)
+
+
+__all__ = ["MetricUnit", "count", "count_by", "logger", "metrics", "span", "tracer", "tracing_enabled"]

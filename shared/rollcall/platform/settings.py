@@ -427,3 +427,26 @@ def load_settings[S: FunctionSettings](cls: type[S]) -> S:
 def cached_settings[S: FunctionSettings](cls: type[S]) -> S:
     """:func:`load_settings` once per container (per class)."""
     return load_settings(cls)
+
+
+class SmokeSettings(FunctionSettings):
+    """The deploy smoke test (PreTraffic hook): the new versions to try, the canary organisation."""
+
+    canary_org: str = Field(min_length=2)
+    smoke_token_parameter: str = ""
+    smoke_target_encode_face: str = ""
+    smoke_target_mark_attendance: str = ""
+    smoke_target_predict: str = ""
+    smoke_target_train: str = ""
+    smoke_target_anomaly_scan: str = ""
+
+    def targets(self) -> dict[str, str]:
+        """function (service name) → the qualified ARN of its version to try; only those given."""
+        found = {
+            "encode-face": self.smoke_target_encode_face,
+            "mark-attendance": self.smoke_target_mark_attendance,
+            "predict": self.smoke_target_predict,
+            "train": self.smoke_target_train,
+            "anomaly-scan": self.smoke_target_anomaly_scan,
+        }
+        return {name: arn for name, arn in found.items() if arn}

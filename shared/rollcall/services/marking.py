@@ -28,6 +28,7 @@ imported where a photo is analysed, not at cold start.
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -37,7 +38,7 @@ from rollcall.face.pipeline import FaceMatch, GroupAnalysis, analyse, mark
 from rollcall.face.status import FaceStatus
 from rollcall.platform.auth import Principal
 from rollcall.platform.errors import NotFound, ValidationFailed
-from rollcall.platform.observability import count, logger
+from rollcall.platform.observability import MetricUnit, count, logger
 from rollcall.platform.settings import FaceSettings
 from rollcall.services.enrolment import decode
 from rollcall.services.students import new_id
@@ -186,6 +187,7 @@ def mark_photo(
 ) -> Marking:
     from rollcall.face.match import Gallery  # numpy: imported on first use, not at cold start
 
+    clock = time.perf_counter()
     session = SessionRepo(records).require(session_id)
     photo = decode(image_base64, settings)
     markings = MarkingRepo(records)
@@ -203,6 +205,7 @@ def mark_photo(
     else:
         photos.put_marking(session_id, photo.sha256, photo.data, photo.format)
         result = _record(records, who, _Photo(session, analysis, matches, roster, gallery), settings, now)
+        count("MarkingTime", (time.perf_counter() - clock) * 1000, MetricUnit.Milliseconds)
     result.timings = analysis.timings
     if annotate:
         from rollcall.face.annotate import annotate as draw
@@ -299,6 +302,9 @@ def _record(
     count("FacesPresent", len(result.present))
     count("FacesUncertain", len(result.uncertain))
     count("FacesUnknown", result.unknown_count)
+    count("FacesPerPhoto", len(matches))
+    if matches:
+        count("UncertainShare", 100 * len(result.uncertain) / len(matches), MetricUnit.Percent)
     logger.info(
         "photo marked",
         extra={

@@ -34,6 +34,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from rollcall.ml.policy import route
 from rollcall.ml.predictor import MODEL, OrgStats, Predictor, Query
 from rollcall.platform.auth import Principal
 from rollcall.platform.errors import ArtifactIntegrityError, NotFound, RollcallError
-from rollcall.platform.observability import count, logger
+from rollcall.platform.observability import count, count_by, logger
 from rollcall.platform.settings import PredictSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import load_version, report_integrity
@@ -412,6 +413,8 @@ class PredictionService:
                 out[i] = item
         self._record(who, out, ids)
         count("PredictionsMade", len(out))
+        for method, n in Counter(str(item["method"]) for item in out if item).items():
+            count_by("PredictionsByMethod", "method", method, n)
         return out
 
     def _record(

@@ -36,7 +36,7 @@ from rollcall.platform.errors import (
     NotFound,
     RollcallError,
 )
-from rollcall.platform.observability import count, logger
+from rollcall.platform.observability import MetricUnit, count, logger
 from rollcall.platform.settings import ModelSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.store.artifacts import ArtifactStore
@@ -161,6 +161,7 @@ class RegistryService:
             automatic=False,
         )
         count("ModelActivated")
+        active_auc(entry)
         return state, previous
 
     def set_traffic(
@@ -360,6 +361,7 @@ class VersionPublisher:
             automatic=True,
         )
         count("ModelActivated")
+        active_auc(entry)
         return True
 
     def archive(self, job: Job, model_type: str, now: datetime) -> list[str]:
@@ -425,3 +427,10 @@ def _json(data: bytes) -> dict[str, Any]:
     import json
 
     return dict(json.loads(data))
+
+
+def active_auc(entry: ModelVersion) -> None:
+    """The dashboard's "AUC of the active version": written when a version becomes active."""
+    auc = entry.metrics.get("roc_auc")
+    if isinstance(auc, int | float) and auc == auc:  # NaN: only one outcome in the holdout
+        count("ActiveModelAuc", float(auc), MetricUnit.NoUnit)

@@ -47,7 +47,7 @@ from rollcall.anomaly.inputs import ActiveModel, Correction, ScanInputs, windows
 from rollcall.domain import AttendanceRecord, iso, parse_time
 from rollcall.platform.auth import Principal
 from rollcall.platform.errors import ArtifactIntegrityError, Conflict, NotFound, RollcallError
-from rollcall.platform.observability import count, logger
+from rollcall.platform.observability import count, count_by, logger
 from rollcall.platform.settings import AnomalyScanSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import load_version
@@ -323,6 +323,8 @@ def scan(records: OrgRecords, now: datetime, settings: AnomalyScanSettings, wiri
     result.timings_ms = {k: round(v, 1) for k, v in timings.items()}
     count("AnomalyScans")
     count("AnomaliesRaised", len(result.raised))
+    for anomaly_type, n in Counter(a.type for a in result.raised).items():
+        count_by("AnomaliesRaisedByType", "type", anomaly_type, n)
     logger.info(
         "anomaly scan",
         extra={

@@ -18,7 +18,12 @@ _lock = threading.Lock()
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
 
 
-def endpoint_url() -> str | None:
+def endpoint_url(service: str | None = None) -> str | None:
+    """``AWS_ENDPOINT_URL_<SERVICE>`` (as boto3 reads it) first, then ``AWS_ENDPOINT_URL``."""
+    if service:
+        specific = os.environ.get("AWS_ENDPOINT_URL_" + service.upper().replace("-", "_"))
+        if specific:
+            return specific
     return os.environ.get("AWS_ENDPOINT_URL") or None
 
 
@@ -28,7 +33,7 @@ def region() -> str:
 
 def client(service: str) -> Any:
     """The shared client for ``service`` at the current endpoint and region."""
-    key = (service, endpoint_url(), region())
+    key = (service, endpoint_url(service), region())
     found = _clients.get(key)
     if found is not None:
         return found
