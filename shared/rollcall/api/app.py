@@ -53,6 +53,9 @@ def create_app(
         openapi_url="/openapi.json",
         docs_url=None,  # the local API serves one docs page for the merged document
         redoc_url=None,
+        # No redirect from /x/ to /x: Starlette builds its Location from the Host header, so any
+        # host a client names would be echoed back unauthenticated. A trailing slash is a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.verifier = verifier or TokenVerifier.from_settings(settings)
