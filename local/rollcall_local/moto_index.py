@@ -32,6 +32,7 @@ conditions then drop; no write can make the map miss an item.
 4. The answers of Query, Scan, GetItem and BatchGetItem, which moto has already made plain
    JSON-shaped values (binary values as bytes), are written with ``json.dumps`` (bytes as base64,
    as the wire format has them) instead of the shape walk. Anything else takes moto's own path.
+5. Single-item writes (put, update, delete, with their conditions) are atomic, as on DynamoDB.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ from typing import Any
 
 _installed = False
 _lock = threading.RLock()
+# moto checks a write's condition and then writes, in Python, on whichever server thread serves
+# the request: two conditional puts of one key could both pass. DynamoDB applies each write to an
+# item atomically; one lock around moto's writes gives the same (conditional writes then decide
+# races as they do on AWS).
+_writes = threading.RLock()
 _local = threading.local()
 
 Key = tuple[Any, Any]  # (hash DynamoType, range DynamoType | None)
@@ -69,6 +75,7 @@ def install() -> None:  # noqa: C901  (one closure per patched moto method, over
         original_all_items = Table.all_items
         original_put = Table.put_item
         original_update = DynamoDBBackend.update_item
+        original_delete = DynamoDBBackend.delete_item
         original_execute = DynamoResult.execute_result
         original_project = Item.project
         signature = inspect.signature(original_query)
@@ -98,14 +105,20 @@ def install() -> None:  # noqa: C901  (one closure per patched moto method, over
                 _local.candidates = None
 
         def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
-            item = original_put(self, *args, **kwargs)
+            with _writes:
+                item = original_put(self, *args, **kwargs)
             _note(self, item)
             return item
 
         def update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
-            item = original_update(self, table_name, *args, **kwargs)
+            with _writes:
+                item = original_update(self, table_name, *args, **kwargs)
             _note(self.get_table(table_name), item)
             return item
+
+        def delete_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _writes:
+                return original_delete(self, *args, **kwargs)
 
         def execute_result(self: Any, context: Any) -> Any:
             if context.operation_model.name in PLAIN_ANSWERS and not isinstance(self.result, Exception):
@@ -137,6 +150,7 @@ def install() -> None:  # noqa: C901  (one closure per patched moto method, over
         Table.query = query  # type: ignore[method-assign]
         Table.put_item = put_item  # type: ignore[method-assign]
         DynamoDBBackend.update_item = update_item  # type: ignore[method-assign]
+        DynamoDBBackend.delete_item = delete_item  # type: ignore[method-assign]
         DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
         Item.project = project  # type: ignore[method-assign]
         Item.__init__ = item_init  # type: ignore[method-assign]
