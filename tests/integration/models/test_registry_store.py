@@ -9,6 +9,7 @@ import pytest
 from rollcall.ml import artifact
 from rollcall.platform.auth import Principal, Role
 from rollcall.platform.errors import ConcurrentUpdate, Conflict, NotFound, WrongOrganisation
+from rollcall.services.alerts import Alert
 from rollcall.services.registry import RegistryService
 from rollcall.store.model_versions import (
     ModelRegistry,
@@ -159,7 +160,7 @@ def test_a_challenger_whose_artifact_fails_its_check_is_refused_and_the_refusal_
     stores: Stores,
 ) -> None:
     # Given an active version, and a challenger whose artifact is not what its sha256 says
-    org, alerts = "reg-tampered", []
+    org, alerts = "reg-tampered", list[Alert]()
     registry = stores.registry(org)
     v1, v2 = version("v0001"), version("v0002", sha="cd" * 32)
     registry.register(v1)
