@@ -157,6 +157,11 @@ def _json(status: int, value: Any) -> Response:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "rollcall-local"
+    sys_version = ""  # the Server header names no Python version
+
+    def version_string(self) -> str:
+        return self.server_version
+
     # Headers and body go out in two writes: with Nagle's algorithm on, the body then waits for the
     # client's delayed ACK of the headers (40 ms on Linux) on every keep-alive request.
     disable_nagle_algorithm = True
@@ -182,7 +187,12 @@ class _Handler(BaseHTTPRequestHandler):
             response = INTERNAL_ERROR
         self._send(response)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _handle
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (an unknown method, a malformed request line) as JSON, not HTML."""
+        self.close_connection = True
+        self._send(_json(code, {"message": message or self.responses.get(code, ("Error",))[0]}))
 
     def _body(self) -> bytes:
         if "chunked" in (self.headers.get("transfer-encoding") or "").lower():

@@ -129,6 +129,14 @@ def test_unknown_route_and_wrong_method(client: TestClient) -> None:
     assert_envelope(client.delete("/v1/photos", headers=AUTH), 405, "METHOD_NOT_ALLOWED")
 
 
+def test_a_path_another_function_serves_with_other_methods_is_405(client: TestClient) -> None:
+    # Given this function reached through the catch-all route with a path of the students router
+    response = client.request("TRACE", "/v1/students/s-1", headers=AUTH)
+    body = assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+    assert "GET" in body["detail"]["allowed"] and "GET" in response.headers["allow"]
+    assert_envelope(client.request("TRACE", "/v1/nowhere"), 404, "ROUTE_NOT_FOUND")
+
+
 def test_every_error_detail_is_an_object() -> None:
     assert errors.NoFace("no face").body("r")["detail"] == {"message": "no face"}
     assert errors.FaceLimit({"max_faces": 3}).body("r")["detail"] == {"max_faces": 3}

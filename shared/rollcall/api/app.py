@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
+from fastapi.routing import APIRoute
 
 from rollcall import __version__
 from rollcall.api.access import AnyUser
@@ -37,6 +38,33 @@ def organisation(org: str, who: AnyUser) -> dict[str, Any]:
     return {"org": org, "caller": who.public()}
 
 
+# Every router of the API (by module), read only to answer 405 rather than 404 when the template's
+# catch-all route ($default) brings this function a path another function serves with other methods.
+API_MODULES = (
+    "anomalies", "faces", "imports", "jobs", "marking", "predictions", "registry", "sessions", "students",
+)  # fmt: skip
+_known: list[tuple[Any, set[str]]] | None = None
+
+
+def methods_for(path: str) -> set[str]:
+    """The methods the whole API serves on ``path`` (empty: no route has that path)."""
+    global _known
+    if _known is None:
+        import importlib
+
+        known = []
+        for name in API_MODULES:
+            try:
+                module = importlib.import_module(f"rollcall.api.{name}")
+            except ImportError:  # a router whose dependencies this function's layers lack
+                continue
+            for router in (v for v in vars(module).values() if isinstance(v, APIRouter)):
+                known += [(r.path_regex, set(r.methods)) for r in router.routes if isinstance(r, APIRoute)]
+        known += [(r.path_regex, set(r.methods)) for r in common.routes if isinstance(r, APIRoute)]
+        _known = known
+    return {m for regex, methods in _known if regex.match(path) for m in methods}
+
+
 def create_app(
     service: str,
     *,
@@ -59,6 +87,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.verifier = verifier or TokenVerifier.from_settings(settings)
+    app.state.methods_for = methods_for
     http.install(app)
     app.include_router(common)
     for router in routers:

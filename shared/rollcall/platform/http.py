@@ -119,6 +119,21 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
+        methods_for = getattr(request.app.state, "methods_for", None)
+        allowed = sorted(methods_for(request.url.path)) if methods_for else []
+        if allowed and request.method not in allowed:  # served by another function, other methods
+            response = error_response(
+                MethodNotAllowed(
+                    {
+                        "message": "method not allowed",
+                        "method": request.method,
+                        "path": request.url.path,
+                        "allowed": allowed,
+                    }
+                )
+            )
+            response.headers["allow"] = ", ".join(allowed)
+            return response
         return error_response(
             RouteNotFound({"message": "no such route", "method": request.method, "path": request.url.path})
         )

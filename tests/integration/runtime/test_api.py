@@ -133,3 +133,14 @@ def test_a_chunked_body_is_read_whole(client: httpx.Client) -> None:
     )
 
     assert event["body"] == "first,second,third"
+
+
+def test_no_answer_is_html_and_the_server_names_no_python(client: httpx.Client) -> None:
+    # TRACE is routed like any method (no route here: API Gateway's 404); a method http.server
+    # does not know is JSON too
+    for method in ("TRACE", "FOO"):
+        response = client.request(method, "/items/1")
+        assert response.headers["content-type"] == "application/json", method
+        assert response.status_code in (404, 501) and "message" in response.json()
+    server = client.get("/items/1").headers["server"]
+    assert server == "rollcall-local" and "Python" not in server
