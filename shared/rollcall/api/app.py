@@ -59,8 +59,10 @@ def methods_for(path: str) -> set[str]:
             except ImportError:  # a router whose dependencies this function's layers lack
                 continue
             for router in (v for v in vars(module).values() if isinstance(v, APIRouter)):
-                known += [(r.path_regex, set(r.methods)) for r in router.routes if isinstance(r, APIRoute)]
-        known += [(r.path_regex, set(r.methods)) for r in common.routes if isinstance(r, APIRoute)]
+                known += [
+                    (r.path_regex, set(r.methods or ())) for r in router.routes if isinstance(r, APIRoute)
+                ]
+        known += [(r.path_regex, set(r.methods or ())) for r in common.routes if isinstance(r, APIRoute)]
         _known = known
     return {m for regex, methods in _known if regex.match(path) for m in methods}
 
