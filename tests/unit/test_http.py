@@ -230,3 +230,41 @@ def test_handler_refuses_triggers_it_does_not_have() -> None:
         handler(scheduled, Context())
     with pytest.raises(errors.InvalidInput):
         trigger_of({"hello": "world"})
+
+
+def test_openapi_documents_every_error_status_with_the_real_body() -> None:
+    # Given an app with every router of the API
+    import importlib
+
+    from fastapi.routing import APIRouter as Router
+
+    from rollcall.api.app import API_MODULES
+
+    routers = [
+        v
+        for name in API_MODULES
+        for v in vars(importlib.import_module(f"rollcall.api.{name}")).values()
+        if isinstance(v, Router)
+    ]
+    document = create_app("all", routers=routers, settings=SETTINGS).openapi()
+    # Then FastAPI's own validation body is gone and the envelope is the error schema
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert set(schemas["ErrorBody"]["required"]) == ENVELOPE
+    assert schemas["ErrorBody"]["properties"]["detail"]["type"] == "object"
+    # And every authenticated operation documents 401, 403, 404, 409 (writes) and 422 with it
+    operations = [(p, m, op) for p, ops in document["paths"].items() for m, op in ops.items()]
+    assert len(operations) > 20
+    for path, method, operation in operations:
+        if path == "/health":
+            continue
+        wanted = (
+            {"400", "401", "403", "404", "422", "500", "503"}
+            | ({"409"} if method != "get" else set())
+            | ({"413"} if method in ("post", "put", "patch") else set())
+        )
+        assert wanted <= set(operation["responses"]), (method, path)
+        for status in wanted:
+            content = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert content == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+    assert "HTTPValidationError" not in json.dumps(document)
