@@ -336,7 +336,6 @@ class PredictionService:
 
     def _resolve(self, asks: Sequence[Ask]) -> tuple[list[Query], set[int]]:
         """The queries, and the positions of those whose session could not be read."""
-        self._require_students(sorted({a.student_id for a in asks}))
         sessions: dict[str, Session | None] = {}
         unreadable: set[str] = set()
         for session_id in sorted({a.session_id for a in asks if a.session_id}):
@@ -351,6 +350,7 @@ class PredictionService:
                 {"reason": "unknown session(s)", "session_ids": missing[:20], "count": len(missing)},
                 code="SESSION_NOT_FOUND",
             )
+        self._require_students(sorted({a.student_id for a in asks}))
         queries, unresolved = [], set()
         for i, ask in enumerate(asks):
             session = sessions.get(ask.session_id) if ask.session_id else None
