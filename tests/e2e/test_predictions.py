@@ -119,7 +119,8 @@ def test_without_a_model_the_heuristic_answers(stack: LocalStack) -> None:
     assert body["interval"][0] <= body["probability"] <= body["interval"][1]
     # And a student who does not exist gets no prediction, stored nowhere
     ghost = teacher.post(
-        "/v1/predictions", json={"student_id": "ghost", "class_id": "math", "starts_at": "2026-09-07T09:00:00Z"}
+        "/v1/predictions",
+        json={"student_id": "ghost", "class_id": "math", "starts_at": "2026-09-07T09:00:00Z"},
     )
     assert (ghost.status_code, ghost.json()["code"]) == (404, "STUDENT_NOT_FOUND")
 
