@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from types import ModuleType
 
 from rollcall_local.commands import COMMANDS
+from rollcall_local.config import LocalConfig, make_private
 from rollcall_local.errors import LocalError
 
 
@@ -34,6 +36,7 @@ def parser() -> tuple[argparse.ArgumentParser, dict[str, ModuleType]]:
 def main(argv: list[str] | None = None) -> int:
     main_parser, modules = parser()
     args = main_parser.parse_args(argv)
+    make_private(LocalConfig.from_env(os.environ).local_dir)
     try:
         status: int = modules[args.command].main(args)
     except LocalError as e:

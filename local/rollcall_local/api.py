@@ -7,7 +7,8 @@ Error`` when the function fails or times out, 503 ``Service Unavailable`` past t
 timeout (30 s), 413 above 10 MB.
 
 Besides the routes (these paths are the local API's own):
-- ``GET /openapi.json``: the merged OpenAPI document of every HTTP function; ``GET /docs``: Swagger UI;
+- ``GET /openapi.json``: the merged OpenAPI document of every HTTP function; ``GET /docs``: Swagger UI
+  (its files under ``/docs/``, from a dev package: no CDN);
 - ``GET /_local/schedules``, ``POST /_local/schedules/<id>/fire``: what ``make fire`` calls. POSTs
   need the header ``X-Rollcall-Local: 1``, which a browser cannot send cross-site without a
   preflight this server never grants.
@@ -41,7 +42,7 @@ from rollcall_local.config import HOST
 from rollcall_local.console import Console
 from rollcall_local.errors import LocalError
 from rollcall_local.invoke import Invoker
-from rollcall_local.openapi import OpenApi
+from rollcall_local.openapi import OpenApi, docs_asset
 
 if TYPE_CHECKING:
     from rollcall_local.schedules import Scheduler
@@ -107,6 +108,11 @@ class ApiServer:
             return _json(200, self.openapi.document())
         if request.method == "GET" and request.raw_path == "/docs":
             return Response(200, [("content-type", "text/html; charset=utf-8")], self.openapi.docs_page())
+        if request.method == "GET" and request.raw_path.startswith("/docs/"):
+            asset = docs_asset(request.raw_path.removeprefix("/docs/"))
+            if asset is not None:
+                data, kind = asset
+                return Response(200, [("content-type", kind), ("cache-control", "max-age=3600")], data)
         if self.cors is None:
             return self._route(request)
         return self.cors.preflight(request) or self.cors.decorate(request, self._route(request))
@@ -170,6 +176,11 @@ def _json(status: int, value: Any) -> Response:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "rollcall-local"
+    sys_version = ""  # the Server header names no Python version
+
+    def version_string(self) -> str:
+        return self.server_version
+
     # Headers and body go out in two writes: with Nagle's algorithm on, the body then waits for the
     # client's delayed ACK of the headers (40 ms on Linux) on every keep-alive request.
     disable_nagle_algorithm = True
@@ -195,7 +206,12 @@ class _Handler(BaseHTTPRequestHandler):
             response = INTERNAL_ERROR
         self._send(response)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = _handle
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (an unknown method, a malformed request line) as JSON, not HTML."""
+        self.close_connection = True
+        self._send(_json(code, {"message": message or self.responses.get(code, ("Error",))[0]}))
 
     def _body(self) -> bytes:
         if "chunked" in (self.headers.get("transfer-encoding") or "").lower():

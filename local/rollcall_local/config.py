@@ -26,6 +26,26 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
+PRIVATE_UMASK = 0o077  # what the local stack writes (state: names and embeddings; logs) is the owner's
+
+
+def make_private(folder: Path) -> None:
+    """From now on this process creates files 0600 and folders 0700; what ``folder`` already holds
+    (from an earlier run) is made so too. Symbolic links (the runtime folder's, into the venv)
+    are left alone, and so is what they point to."""
+    os.umask(PRIVATE_UMASK)
+    if not folder.is_dir():
+        return
+    os.chmod(folder, 0o700)
+    for root, dirs, files in os.walk(folder):
+        for name in dirs:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+        for name in files:
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o600)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 - :class:`Worker`: one process running :mod:`rollcall_local.bootstrap` for one function: init
   once, then one invocation at a time over a pipe. The parent enforces the function's timeout
-  (the worker is killed, and the invocation reported as Lambda reports a timeout).
+  (the worker is killed, and the invocation reported as Lambda reports a timeout) and its
+  MemorySize (resident memory, looked at every 50 ms; past it the worker is killed and the
+  invocation reported as Runtime.OutOfMemory).
 - :class:`Pool`: the warm workers of one function; up to ``size`` invocations run at once, each
   on its own worker; a worker that timed out, crashed or failed its init is replaced.
 - :class:`Invoker`: the pools of every function, what the API, pollers and schedules call.
@@ -34,6 +36,18 @@ from rollcall_local.template import Function
 BOOTSTRAP = Path(__file__).with_name("bootstrap.py")
 STDERR = 2  # the file descriptor, whatever sys.stderr has become
 INIT_SECONDS = 10  # Lambda's init phase limit; a longer function timeout extends it, as on Lambda
+WATCH_SECONDS = 0.05  # how often a busy worker's memory is looked at
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mb(pid: int) -> float:
+    """The resident memory of a process in MB (0 when it cannot be read: ended, or not Linux)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * PAGE_BYTES / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
 
 Status = Literal["ok", "error", "timeout"]
 
@@ -82,6 +96,8 @@ class Worker:
         self._reply = reply_read
         self._buffer = b""
         self._ready = False
+        self.out_of_memory = False
+        self.peak_mb = 0.0
 
     @property
     def alive(self) -> bool:
@@ -142,18 +158,38 @@ class Worker:
             if remaining <= 0:
                 return None
             try:
-                readable, _, _ = select.select([self._reply], [], [], remaining)
+                readable, _, _ = select.select([self._reply], [], [], min(remaining, WATCH_SECONDS))
                 chunk = os.read(self._reply, 1 << 20) if readable else None
             except (OSError, ValueError):  # the pipe was closed: the worker is being ended
                 raise EOFError from None
             if chunk == b"":
                 raise EOFError
+            self._watch_memory()
             self._buffer += chunk or b""
         line, _, self._buffer = self._buffer.partition(b"\n")
         message: dict[str, Any] = json.loads(line)
         return message
 
+    def _watch_memory(self) -> None:
+        """Lambda stops a function that uses more than its MemorySize: so does this, the worker
+        killed (EOFError), the invocation reported as Lambda reports it (Runtime.OutOfMemory)."""
+        used = rss_mb(self.process.pid)
+        self.peak_mb = max(self.peak_mb, used)
+        if used > self.function.memory and self.alive:
+            self.out_of_memory = True
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, 9)
+            raise EOFError
+
     def _exit_error(self, request_id: str) -> dict[str, Any]:
+        if self.out_of_memory:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=5)
+            return {
+                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed "
+                f"(Max Memory Used: {self.peak_mb:.0f} MB of {self.function.memory} MB)",
+                "errorType": "Runtime.OutOfMemory",
+            }
         try:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -4,13 +4,15 @@ Each HTTP function is a FastAPI app that serves its own document at ``/openapi.j
 API asks each function for it (a GET /openapi.json v2 event, straight to the function, not
 through the routes), keeps only the paths and methods the template routes to that function (a
 function's app also holds the platform routes, which the template may route elsewhere), and
-merges the components. The result is cached once complete.
+merges the components. The result is cached once complete. ``/docs`` is Swagger UI, its files
+served by the local API itself (no CDN).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 from typing import Any
 
 from rollcall_local.apigw import Request, http_event
@@ -19,14 +21,30 @@ from rollcall_local.template import HttpRoute
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
+# Swagger UI 5 (OpenAPI 3.1) from a pinned dev package (fastapi-offline): /docs works offline, and
+# nothing is loaded from a CDN.
+DOCS_ASSETS = {
+    "swagger-ui-bundle.js": "application/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+}
 DOCS_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+<link rel="stylesheet" href="/docs/swagger-ui.css">
 </head><body><div id="swagger-ui"></div>
-<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script src="/docs/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#swagger-ui", persistAuthorization: true}});</script>
 </body></html>
 """
+
+
+def docs_asset(name: str) -> tuple[bytes, str] | None:
+    """A Swagger UI file (its bytes and content type), None for any other name."""
+    if name not in DOCS_ASSETS:
+        return None
+    import fastapi_offline
+
+    folder = Path(fastapi_offline.__file__).with_name("static")
+    return (folder / name).read_bytes(), DOCS_ASSETS[name]
 
 
 def routed(path: str, method: str, routes: list[HttpRoute]) -> bool:

@@ -23,6 +23,8 @@ from typing import Any
 from rollcall_local import devauth, provision, state
 from rollcall_local.cfn import load_yaml
 from rollcall_local.config import LocalConfig, private_dir
+
+from rollcall_local.config import LocalConfig, make_private
 from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws, Emulator, connect, region_from_env
 from rollcall_local.errors import LocalError
 from rollcall_local.invoke import Result, Worker, invoke_once
@@ -90,6 +92,7 @@ class Session:
 
         ``must_own``: refuse to use an emulator that another process started.
         """
+        make_private(config.local_dir)
         aws, emulator = connect(config, must_own=must_own)
         try:
             template = load_template(config, account_id=aws.account_id(), region=aws.region)

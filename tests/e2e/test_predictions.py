@@ -101,8 +101,10 @@ def predict(client: httpx.Client, student: str, session: Session) -> dict[str, A
 
 
 def test_without_a_model_the_heuristic_answers(stack: LocalStack) -> None:
-    # Given an organisation with no model and no history
-    answer = stack.client("teacher", org="new-school").post(
+    # Given an organisation with no model and no history, and a new student
+    teacher = stack.client("teacher", org="new-school")
+    assert teacher.post("/v1/students", json={"student_id": "ann", "name": "Ann"}).status_code == 201
+    answer = teacher.post(
         "/v1/predictions", json={"student_id": "ann", "class_id": "math", "starts_at": "2026-09-07T09:00:00Z"}
     )
 
@@ -115,6 +117,12 @@ def test_without_a_model_the_heuristic_answers(stack: LocalStack) -> None:
         "no active model",
     )
     assert body["interval"][0] <= body["probability"] <= body["interval"][1]
+    # And a student who does not exist gets no prediction, stored nowhere
+    ghost = teacher.post(
+        "/v1/predictions",
+        json={"student_id": "ghost", "class_id": "math", "starts_at": "2026-09-07T09:00:00Z"},
+    )
+    assert (ghost.status_code, ghost.json()["code"]) == (404, "STUDENT_NOT_FOUND")
 
 
 def test_training_is_refused_with_the_counts_when_there_is_too_little_data(stack: LocalStack) -> None:

@@ -3,8 +3,14 @@ against the real build, on free ports, with a temporary .local; stopped with SIG
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
+from typing import Any
+
 import boto3
 import httpx
+import pytest
 
 from tests.e2e.conftest import LocalStack
 
@@ -35,10 +41,39 @@ def test_me_needs_a_token_and_answers_with_a_dev_token(stack: LocalStack) -> Non
     assert known.json() == {"sub": "alice", "org": "demo", "role": "teacher"}
 
 
-def test_an_unknown_route_is_api_gateways_404(stack: LocalStack) -> None:
-    response = httpx.get(f"{stack.api_url}/v1/nothing-here", timeout=30)
+ENVELOPE = {"error", "code", "detail", "request_id"}
 
-    assert (response.status_code, response.json()) == (404, {"message": "Not Found"})
+
+def envelope(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    assert (response.status_code, body.get("code")) == (status, code), body
+    assert set(body) == ENVELOPE and isinstance(body["detail"], dict) and body["request_id"]
+    return body
+
+
+def test_unknown_routes_wrong_methods_and_bad_bodies_answer_the_envelope(stack: LocalStack) -> None:
+    url, auth = stack.api_url, {"authorization": f"Bearer {stack.token('teacher')}"}
+    # An unknown route (through the $default route), a wrong method, TRACE
+    envelope(httpx.get(f"{url}/v1/nothing-here", timeout=30), 404, "ROUTE_NOT_FOUND")
+    wrong = httpx.delete(f"{url}/v1/sessions", headers=auth, timeout=30)
+    assert "POST" in envelope(wrong, 405, "METHOD_NOT_ALLOWED")["detail"]["allowed"]
+    envelope(httpx.request("TRACE", f"{url}/v1/students/s-1", timeout=30), 405, "METHOD_NOT_ALLOWED")
+    # A trailing slash with a forged Host: no redirect anywhere, and without a token
+    forged = httpx.get(
+        f"{url}/v1/students/x/", headers={"host": "evil.example.com"}, timeout=30, follow_redirects=False
+    )
+    assert "location" not in forged.headers
+    envelope(forged, 404, "ROUTE_NOT_FOUND")
+    # A body that is not JSON
+    bad = httpx.post(
+        f"{url}/v1/students",
+        headers=auth | {"content-type": "application/json"},
+        content=b"{nope",
+        timeout=30,
+    )
+    envelope(bad, 400, "INVALID_JSON")
+    # And the server names no Python
+    assert "Python" not in httpx.get(f"{url}/health", timeout=30).headers["server"]
 
 
 def test_the_merged_openapi_document_has_the_routed_paths(stack: LocalStack) -> None:
@@ -46,6 +81,30 @@ def test_the_merged_openapi_document_has_the_routed_paths(stack: LocalStack) -> 
 
     assert {"/health", "/v1/me", "/v1/orgs/{org}"} <= set(document["paths"])
     assert "swagger-ui" in httpx.get(f"{stack.api_url}/docs", timeout=30).text
+    error = {"$ref": "#/components/schemas/ErrorBody"}
+    for status in ("401", "403", "404", "422"):
+        assert (
+            document["paths"]["/v1/me"]["get"]["responses"][status]["content"]["application/json"]["schema"]
+            == error
+        )
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_docs_render_the_api_offline_in_a_headless_browser(stack: LocalStack) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium on this machine (Debian: apt-get install chromium)")
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={profile}",
+             # offline: every host but the local API's is unreachable
+             "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+             "--virtual-time-budget=20000", "--dump-dom", f"{stack.api_url}/docs"],
+            capture_output=True, text=True, timeout=180, check=True,
+        ).stdout  # fmt: skip
+    # Swagger UI ran and rendered the merged document's operations
+    assert "opblock" in dom, dom[:2000]
+    assert "/v1/students" in dom and "/v1/predictions" in dom
 
 
 def test_cors_preflights_are_answered_from_the_templates_configuration(stack: LocalStack) -> None:

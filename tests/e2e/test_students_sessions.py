@@ -31,8 +31,8 @@ def test_bad_input_is_a_4xx_with_a_code(stack: LocalStack) -> None:
         (teacher.post("/v1/students", json={"name": "X", "student_id": "bad#id"}), 422, "VALIDATION_ERROR"),
         (
             teacher.post("/v1/students", content=b"{oops", headers={"content-type": "application/json"}),
-            422,
-            "VALIDATION_ERROR",
+            400,
+            "INVALID_JSON",
         ),
         (
             teacher.post(

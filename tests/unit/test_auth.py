@@ -169,6 +169,14 @@ def test_missing_expiry(hs_client: TestClient) -> None:
     assert_refused(get(hs_client, "/v1/me", hs256(exp=None)), 401, "TOKEN_INVALID")
 
 
+def test_time_claims_that_are_not_numbers_are_refused(hs_client: TestClient) -> None:
+    far = int(time.time()) + 3600
+    assert_refused(get(hs_client, "/v1/me", hs256(exp=str(far))), 401, "TOKEN_INVALID")
+    assert_refused(get(hs_client, "/v1/me", hs256(exp="9999999999")), 401, "TOKEN_INVALID")
+    assert_refused(get(hs_client, "/v1/me", hs256(iat=str(far - 7200))), 401, "TOKEN_INVALID")
+    assert_refused(get(hs_client, "/v1/me", hs256(nbf=True)), 401, "TOKEN_INVALID")
+
+
 def test_tampered_payload(hs_client: TestClient) -> None:
     # Given a valid token whose payload is swapped for one claiming the admin role
     header, _, signature = hs256().split(".")

@@ -63,7 +63,7 @@ def test_domain_error_gets_its_status_code_and_body(client: TestClient) -> None:
     assert response.json() == {
         "error": "unprocessable",
         "code": "NO_FACE",
-        "detail": "no face was found in the photo",
+        "detail": {"message": "no face was found in the photo"},
         "request_id": "req-42",
     }
     assert response.headers["x-request-id"] == "req-42"
@@ -81,12 +81,38 @@ def test_validation_error_never_echoes_the_input(client: TestClient) -> None:
     assert "SECRET-PHOTO" not in response.text and "many" not in response.text
 
 
-def test_malformed_json_is_a_4xx(client: TestClient) -> None:
-    response = client.post(
-        "/v1/photos", headers=AUTH | {"content-type": "application/json"}, content=b"{not json"
-    )
-    assert response.status_code == 422
-    assert response.json()["code"] == "VALIDATION_ERROR"
+ENVELOPE = {"error", "code", "detail", "request_id"}
+
+
+def assert_envelope(response: Any, status: int, code: str) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    assert (response.status_code, body.get("code")) == (status, code), body
+    assert set(body) == ENVELOPE and isinstance(body["detail"], dict) and body["request_id"]
+    assert "detail" not in body["detail"]
+    return body
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"{not json",
+        b'{"image_base64": "\xff\xfe", "count": 1',
+        b"[" * 200_000 + b"]" * 200_000,
+        b"\xff\xfe{}",
+    ],
+    ids=["malformed", "truncated", "nested-200k", "invalid-utf8"],
+)
+def test_a_body_that_is_not_json_is_400_invalid_json(client: TestClient, content: bytes) -> None:
+    response = client.post("/v1/photos", headers=AUTH | {"content-type": "application/json"}, content=content)
+    assert_envelope(response, 400, "INVALID_JSON")
+
+
+def test_a_trailing_slash_never_redirects_to_the_host_a_client_names(client: TestClient) -> None:
+    # Given a request for a route with a trailing slash and a forged Host, without a token
+    response = client.get("/v1/me/", headers={"host": "evil.example.com"}, follow_redirects=False)
+    # Then no redirect (to evil.example.com or anywhere): a 404 in the envelope
+    assert "location" not in response.headers
+    assert_envelope(response, 404, "ROUTE_NOT_FOUND")
 
 
 def test_unexpected_error_is_a_500_without_internals(client: TestClient) -> None:
@@ -99,9 +125,22 @@ def test_unexpected_error_is_a_500_without_internals(client: TestClient) -> None
 
 
 def test_unknown_route_and_wrong_method(client: TestClient) -> None:
-    assert client.get("/v1/nowhere").json()["code"] == "ROUTE_NOT_FOUND"
-    response = client.delete("/v1/photos", headers=AUTH)
-    assert (response.status_code, response.json()["code"]) == (405, "METHOD_NOT_ALLOWED")
+    assert_envelope(client.get("/v1/nowhere"), 404, "ROUTE_NOT_FOUND")
+    assert_envelope(client.delete("/v1/photos", headers=AUTH), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_a_path_another_function_serves_with_other_methods_is_405(client: TestClient) -> None:
+    # Given this function reached through the catch-all route with a path of the students router
+    response = client.request("TRACE", "/v1/students/s-1", headers=AUTH)
+    body = assert_envelope(response, 405, "METHOD_NOT_ALLOWED")
+    assert "GET" in body["detail"]["allowed"] and "GET" in response.headers["allow"]
+    assert_envelope(client.request("TRACE", "/v1/nowhere"), 404, "ROUTE_NOT_FOUND")
+
+
+def test_every_error_detail_is_an_object() -> None:
+    assert errors.NoFace("no face").body("r")["detail"] == {"message": "no face"}
+    assert errors.FaceLimit({"max_faces": 3}).body("r")["detail"] == {"max_faces": 3}
+    assert errors.NotFound().body("r")["detail"] == {"message": "not found"}
 
 
 def test_every_category_has_a_status() -> None:
@@ -191,3 +230,41 @@ def test_handler_refuses_triggers_it_does_not_have() -> None:
         handler(scheduled, Context())
     with pytest.raises(errors.InvalidInput):
         trigger_of({"hello": "world"})
+
+
+def test_openapi_documents_every_error_status_with_the_real_body() -> None:
+    # Given an app with every router of the API
+    import importlib
+
+    from fastapi.routing import APIRouter as Router
+
+    from rollcall.api.app import API_MODULES
+
+    routers = [
+        v
+        for name in API_MODULES
+        for v in vars(importlib.import_module(f"rollcall.api.{name}")).values()
+        if isinstance(v, Router)
+    ]
+    document = create_app("all", routers=routers, settings=SETTINGS).openapi()
+    # Then FastAPI's own validation body is gone and the envelope is the error schema
+    schemas = document["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas
+    assert set(schemas["ErrorBody"]["required"]) == ENVELOPE
+    assert schemas["ErrorBody"]["properties"]["detail"]["type"] == "object"
+    # And every authenticated operation documents 401, 403, 404, 409 (writes) and 422 with it
+    operations = [(p, m, op) for p, ops in document["paths"].items() for m, op in ops.items()]
+    assert len(operations) > 20
+    for path, method, operation in operations:
+        if path == "/health":
+            continue
+        wanted = (
+            {"400", "401", "403", "404", "422", "500", "503"}
+            | ({"409"} if method != "get" else set())
+            | ({"413"} if method in ("post", "put", "patch") else set())
+        )
+        assert wanted <= set(operation["responses"]), (method, path)
+        for status in wanted:
+            content = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert content == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+    assert "HTTPValidationError" not in json.dumps(document)

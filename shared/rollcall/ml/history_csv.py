@@ -24,8 +24,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from rollcall.domain import AttendanceRecord, Session, Source, Status, iso, parse_time
 from rollcall.platform.auth.principal import ID_PATTERN
@@ -52,6 +54,22 @@ class _RowError(ValueError):
     pass
 
 
+def _rows(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; a file the csv module cannot split into rows (a lone carriage return
+    inside a field, a field over the module's 131,072-character limit) is InvalidCsv at its line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            reason = "a field is longer than 131072 characters" if "field limit" in str(e) else str(e)
+            raise InvalidCsv(
+                {"errors": [{"line": reader.line_num, "reason": f"unreadable CSV: {reason}"}], "rows": 0}
+            ) from None
+        yield row
+
+
 def parse(data: bytes | str) -> ParsedCsv:
     """The records of an attendance CSV, or InvalidCsv listing every bad row; TooLarge over the limits."""
     raw = data.encode() if isinstance(data, str) else data
@@ -63,8 +81,9 @@ def parse(data: bytes | str) -> ParsedCsv:
         raise InvalidCsv(
             {"errors": [{"line": 0, "reason": f"not UTF-8 text (byte {e.start})"}], "rows": 0}
         ) from None
-    reader = csv.reader(io.StringIO(text))
-    header = [h.strip().lower() for h in next(reader, [])]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows_of = _rows(reader)
+    header = [h.strip().lower() for h in next(rows_of, [])]
     _check_header(header)
     column = {name: header.index(name) for name in (*REQUIRED, *OPTIONAL) if name in header}
 
@@ -73,7 +92,7 @@ def parse(data: bytes | str) -> ParsedCsv:
     seen: dict[tuple[str, str], int] = {}
     sessions: dict[str, tuple[Session, int]] = {}
     rows = 0
-    for row in reader:
+    for row in rows_of:
         if not any(cell.strip() for cell in row):
             continue  # blank lines are not rows
         rows += 1

@@ -5,8 +5,9 @@ Every error the API can answer with is a subclass of :class:`RollcallError` with
 error's category (its base class); nothing anywhere matches on message text.
 
 An error body is always ``{"error", "code", "detail", "request_id"}``: ``error`` is the short
-human title of the category, ``code`` the machine-readable code, ``detail`` a sentence or a
-small JSON object with the numbers behind it (never a token, photo or embedding).
+human title of the category, ``code`` the machine-readable code, ``detail`` always a JSON object
+(``{"message": ...}`` for a sentence, else the numbers behind the error; never a token, photo or
+embedding).
 """
 
 from __future__ import annotations
@@ -31,7 +32,21 @@ class RollcallError(Exception):
         return status_for(self)
 
     def body(self, request_id: str | None = None) -> dict[str, Any]:
-        return {"error": self.title, "code": self.code, "detail": self.detail, "request_id": request_id}
+        return {
+            "error": self.title,
+            "code": self.code,
+            "detail": detail_object(self.detail),
+            "request_id": request_id,
+        }
+
+
+def detail_object(detail: Any) -> dict[str, Any]:
+    """``detail`` as the envelope carries it: always an object (a sentence becomes its ``message``)."""
+    if isinstance(detail, dict):
+        return detail
+    if detail is None:
+        return {}
+    return {"message": str(detail)}
 
 
 # --- categories (one per HTTP status) -----------------------------------------------------------
@@ -150,6 +165,20 @@ class WrongOrganisation(Forbidden):
 
 class ValidationFailed(Unprocessable):
     code = "VALIDATION_ERROR"
+
+
+class InvalidJson(InvalidInput):
+    """The body is not JSON at all (malformed, not UTF-8, nested too deep): 400, not 422."""
+
+    code = "INVALID_JSON"
+
+
+class InvalidCursor(InvalidInput):
+    code = "INVALID_CURSOR"
+
+
+class RouteNotFound(NotFound):
+    code = "ROUTE_NOT_FOUND"
 
 
 class AlreadyExists(Conflict):

@@ -24,7 +24,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from rollcall.platform.errors import MethodNotAllowed, NotFound, RollcallError, ValidationFailed
+from rollcall.platform.errors import (
+    STATUS_BY_CATEGORY,
+    InvalidJson,
+    MethodNotAllowed,
+    RollcallError,
+    RouteNotFound,
+    ValidationFailed,
+)
 from rollcall.platform.observability import logger
 
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
@@ -99,6 +106,8 @@ async def _rollcall_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(err.get("type") == "json_invalid" for err in exc.errors()):
+        return error_response(InvalidJson({"message": "the body is not valid JSON"}))
     # Never echo the input back: it may be a photo, a token or personal data.
     problems = [
         {"loc": [str(p) for p in err.get("loc", ())], "msg": err.get("msg", ""), "type": err.get("type", "")}
@@ -110,12 +119,35 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
+        methods_for = getattr(request.app.state, "methods_for", None)
+        allowed = sorted(methods_for(request.url.path)) if methods_for else []
+        if allowed and request.method not in allowed:  # served by another function, other methods
+            response = error_response(
+                MethodNotAllowed(
+                    {
+                        "message": "method not allowed",
+                        "method": request.method,
+                        "path": request.url.path,
+                        "allowed": allowed,
+                    }
+                )
+            )
+            response.headers["allow"] = ", ".join(allowed)
+            return response
         return error_response(
-            NotFound(f"no route for {request.method} {request.url.path}", code="ROUTE_NOT_FOUND")
+            RouteNotFound({"message": "no such route", "method": request.method, "path": request.url.path})
         )
     if exc.status_code == 405:
-        return error_response(MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}"))
-    error = RollcallError(str(exc.detail), code=f"HTTP_{exc.status_code}")
+        return error_response(
+            MethodNotAllowed(
+                {"message": "method not allowed", "method": request.method, "path": request.url.path}
+            )
+        )
+    if exc.status_code == 400:
+        # FastAPI's own 400: a JSON body it could not parse (invalid UTF-8, nesting too deep).
+        return error_response(InvalidJson({"message": "the body could not be parsed as JSON"}))
+    category = next((c for c, s in STATUS_BY_CATEGORY.items() if s == exc.status_code), RollcallError)
+    error = category({"message": str(exc.detail)})
     return JSONResponse(error.body(current_request_id()), status_code=exc.status_code)
 
 

@@ -62,7 +62,7 @@ def enrol_face(
         face.embedding, Gallery(embeddings, labels), student_id, settings, name_the_other=name_the_other
     )
     photos.put_enrolment(student_id, photo.sha256, photo.data, photo.format)
-    stored = faces.add(
+    stored, new = faces.add(
         student_id,
         face.embedding,
         box=face.box.as_dict(),
@@ -72,6 +72,8 @@ def enrol_face(
         created_at=now,
         max_faces=settings.face_max_faces_per_student,
     )
+    if not new:  # a concurrent enrolment of the same photo stored it first
+        return stored, False
     count("FaceEnrolled")
     logger.info(
         "face enrolled", extra={"student_id": student_id, "face_id": stored.face_id, "ms": face.timings}

@@ -30,7 +30,7 @@ from typing import Any
 from rollcall.domain import Student, iso
 from rollcall.ml.history_csv import MAX_REPORTED_ERRORS, ParsedCsv, parse
 from rollcall.platform.auth import Principal
-from rollcall.platform.errors import InvalidCsv
+from rollcall.platform.errors import ConcurrentUpdate, InvalidCsv
 from rollcall.platform.observability import count, logger
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.audit import AuditLog
@@ -119,7 +119,21 @@ def import_csv(
         imported_at=iso(now),
         imported_by=who.sub,
     )
-    records.update(marker_pk, "META", {"status": DONE, "imported_at": iso(now), "counts": result.counts()})
+    try:  # of concurrent imports of one file, the one that marks it done records it
+        records.update(
+            marker_pk,
+            "META",
+            {"status": DONE, "imported_at": iso(now), "counts": result.counts()},
+            condition="#status = :importing",
+            names={"#status": "status"},
+            values={":importing": IMPORTING},
+        )
+    except ConcurrentUpdate:
+        marker = records.get(marker_pk, "META", consistent=True) or {"pk": marker_pk}
+        logger.info(
+            "import finished concurrently: not recorded twice", extra={"import_id": parsed.content_hash}
+        )
+        return _replayed(marker, rows=len(parsed.records))
     AuditLog(records).append(
         actor=who.sub,
         action="attendance.imported",

@@ -355,6 +355,7 @@ class PredictionService:
                 {"reason": "unknown session(s)", "session_ids": missing[:20], "count": len(missing)},
                 code="SESSION_NOT_FOUND",
             )
+        self._require_students(sorted({a.student_id for a in asks}))
         queries, unresolved = [], set()
         for i, ask in enumerate(asks):
             session = sessions.get(ask.session_id) if ask.session_id else None
@@ -367,6 +368,21 @@ class PredictionService:
                 assert ask.class_id is not None and ask.starts_at is not None
                 queries.append(Query(ask.student_id, ask.class_id, ask.starts_at, None))
         return queries, unresolved
+
+    def _require_students(self, student_ids: list[str]) -> None:
+        """404 STUDENT_NOT_FOUND for a student who does not exist or is being erased: a prediction
+        is recorded in the student's partition, where nothing may be written for no one."""
+        roster = RosterRepo(self.records)
+        try:
+            unknown = [s for s in student_ids if not roster.is_live(s)]
+        except RollcallError:  # the store is down: the answer degrades and nothing is recorded
+            logger.exception("student lookup failed: answering without checking")
+            return
+        if unknown:
+            raise NotFound(
+                {"reason": "unknown student(s)", "student_ids": unknown[:20], "count": len(unknown)},
+                code="STUDENT_NOT_FOUND",
+            )
 
     def _session(self, session_id: str) -> Session | None:
         key = (self.records.org, session_id)

@@ -118,6 +118,40 @@ class RegistryService:
             raise ArtifactIntegrityError({"reason": "the artifact is missing", "key": key}) from None
         artifact.load(data, entry.sha256)
 
+    def _verified(
+        self, who: Principal, entry: ModelVersion, *, now: datetime, refused: str, reason: str | None = None
+    ) -> None:
+        """Check ``entry``'s artifact before it serves anyone; a refusal is alerted, audit-logged
+        (so the model's history shows it) and answered 409 ARTIFACT_INTEGRITY."""
+        try:
+            self.verify(entry)
+        except ArtifactIntegrityError as e:
+            report_integrity(
+                self.registry.org,
+                entry.model_type,
+                entry.version,
+                entry.sha256,
+                e,
+                now=now,
+                source="train",
+                alert=self.alert,
+            )
+            detail = e.detail if isinstance(e.detail, dict) else {"reason": str(e.detail)}
+            audit(
+                self.records,
+                who.sub,
+                refused,
+                entry.model_type,
+                now,
+                version=entry.version,
+                reason=reason or "",
+                integrity=str(detail.get("reason", "")),
+            )
+            raise Conflict(
+                {"reason": "the version's artifact failed its integrity check", "version": entry.version},
+                code="ARTIFACT_INTEGRITY",
+            ) from e
+
     def activate(
         self,
         who: Principal,
@@ -130,23 +164,7 @@ class RegistryService:
         """Activate ``version`` (a rollback when it is older); the new state and the previous active."""
         check_model_type(model_type)
         entry = self.registry.require(model_type, version)
-        try:
-            self.verify(entry)
-        except ArtifactIntegrityError as e:
-            report_integrity(
-                self.registry.org,
-                model_type,
-                version,
-                entry.sha256,
-                e,
-                now=now,
-                source="train",
-                alert=self.alert,
-            )
-            raise Conflict(
-                {"reason": "the version's artifact failed its integrity check", "version": version},
-                code="ARTIFACT_INTEGRITY",
-            ) from e
+        self._verified(who, entry, now=now, refused="model.activation_refused", reason=reason)
         previous = self.registry.state(model_type).active
         state = self.registry.activate(model_type, entry, actor=who.sub, at=now)
         audit(
@@ -183,6 +201,9 @@ class RegistryService:
                 raise Conflict(
                     f"{challenger} is archived: activate it or pick another", code="VERSION_ARCHIVED"
                 )
+            self._verified(
+                who, entry, now=now, refused="model.traffic_refused", reason=f"challenger at {share}"
+            )
         state = self.registry.set_traffic(model_type, entry, share, actor=who.sub, at=now)
         audit(
             self.records,

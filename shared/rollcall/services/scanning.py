@@ -46,12 +46,12 @@ from rollcall.anomaly.findings import (
 from rollcall.anomaly.inputs import ActiveModel, Correction, ScanInputs, windows
 from rollcall.domain import AttendanceRecord, iso, parse_time
 from rollcall.platform.auth import Principal
-from rollcall.platform.errors import ArtifactIntegrityError, Conflict, NotFound, RollcallError
+from rollcall.platform.errors import ArtifactIntegrityError, Conflict, InvalidCursor, NotFound, RollcallError
 from rollcall.platform.observability import count, count_by, logger
 from rollcall.platform.settings import AnomalyScanSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import load_version
-from rollcall.store.anomalies import Anomaly, AnomalyRepo, Mark, new_anomaly_id
+from rollcall.store.anomalies import Anomaly, AnomalyRepo, Mark, is_anomaly_id, new_anomaly_id
 from rollcall.store.attendance import AttendanceRepo, record_from_item
 from rollcall.store.audit import ATTENDANCE_CORRECTED, STUDENT_ERASED, AuditEntry, AuditLog
 from rollcall.store.photo_events import MarkingRepo
@@ -542,6 +542,9 @@ def list_anomalies(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Anomaly], str | None]:
+    """A page of anomalies; 400 INVALID_CURSOR for a cursor that no page ever answered."""
+    if cursor is not None and not is_anomaly_id(cursor):
+        raise InvalidCursor({"message": "cursor is not the next_cursor of a page", "parameter": "cursor"})
     return AnomalyRepo(records).list(
         status=status,
         type_=type_,

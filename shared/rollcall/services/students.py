@@ -81,8 +81,11 @@ def erase_student(
     attendance) is deleted too; the next scan reads the whole window again."""
     roster = RosterRepo(records)
     student = roster.require(student_id)
+    # The mark first: an enrolment racing this erasure can then no longer count a face on the
+    # profile (it takes its face back), and every face counted before is in the query below.
+    roster.mark_erasing(student.student_id)
     pk = records.key("STUDENT", student.student_id)
-    items = list(records.query(pk, attributes=("pk", "sk", "kind")))
+    items = list(records.query(pk, attributes=("pk", "sk", "kind"), consistent=True))
     erased: Counter[str] = Counter(ERASED_AS.get(i.get("kind", ""), i.get("kind") or "other") for i in items)
     # Each step before what it is found through (photos before the events that name them, events
     # before the attendance records that name their sessions), the profile last: an erasure cut
@@ -99,6 +102,12 @@ def erase_student(
     records.batch_delete((i["pk"], i["sk"]) for i in items if i["sk"] != "PROFILE")
     erased["class_memberships"] = len(student.class_ids)
     roster.delete(student.student_id)
+    # Anything written into the partition while the erasure ran (a prediction recorded after the
+    # query above) goes too: nothing can be written there once the profile is gone.
+    late = [i for i in records.query(pk, attributes=("pk", "sk", "kind"), consistent=True)]
+    records.batch_delete((i["pk"], i["sk"]) for i in late)
+    for i in late:
+        erased[ERASED_AS.get(i.get("kind", ""), i.get("kind") or "other")] += 1
     counts = {
         k: erased.get(k, 0)
         for k in (

@@ -24,7 +24,9 @@ redelivery of a job that is done, or that another attempt holds, trains nothing.
 7. archive all but the newest five versions and the active one (their files are kept).
 
 Each step is logged and noted on the job (``progress``). A job that fails is not retried by
-the queue (its message is consumed): the failure and its reason are on the job; ask again.
+the queue (its message is consumed): the failure and its reason are on the job; ask again. A
+message that can never succeed (not JSON, not a job message, an organisation with no data) is
+consumed at once too, failing the job it names when there is one.
 
 **Weekly** (``WeeklyRetrain``): one ``if_needed`` job per organisation in the directory, so the
 decision and its reason are in each organisation's job list. **Daily** (``DailyRetention``):
@@ -34,6 +36,7 @@ organisation (DynamoDB's TTL deletes it too, within days; this makes it prompt a
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from rollcall.domain import AttendanceRecord, iso
 from rollcall.ml import policy as rules
 from rollcall.platform.auth import Principal
+from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.platform.errors import (
     InsufficientData,
     InvalidInput,
@@ -323,11 +327,47 @@ def consumer(settings: TrainSettings) -> Callable[[SQSRecord], dict[str, str]]:
     """The training queue's record handler (wrap it with rollcall.platform.handlers.sqs_batch)."""
 
     def handle(record: SQSRecord) -> dict[str, str]:
-        message = JobMessage.parse(record.json_body, record.message_id)
+        body: Any = None
+        try:
+            body = json.loads(record.body or "")
+            message = JobMessage.parse(body, record.message_id)
+        except ValueError:  # not JSON at all
+            return _poison(settings, body, "INVALID_MESSAGE", "the message body is not JSON")
+        except RollcallError as e:  # not a training message: a bad org, job id, mode or model type
+            if e.status >= 500:
+                raise
+            return _poison(settings, body, e.code, str(e))
+        if not OrgDirectory(settings.records_table).knows(message.org):
+            return _poison(settings, None, "ORG_NOT_FOUND", "the organisation has no data")
         job = Trainer.of(settings, message.org).run(message)
         return {"job_id": job.job_id, "status": job.status}
 
     return handle
+
+
+def _poison(settings: TrainSettings, body: Any, code: str, reason: str) -> dict[str, str]:
+    """A message that can never succeed: its job (if it names one of a known organisation) fails
+    now, and the record is consumed, not retried (it would reach the DLQ only after every receive's
+    visibility timeout, hours later). Store errors still raise: those are worth retrying."""
+    logger.error("training message rejected", extra={"code": code, "reason": reason})
+    count("TrainingMessageRejected")
+    org = body.get("org") if isinstance(body, dict) else None
+    job_id = body.get("job_id") if isinstance(body, dict) else None
+    if not (
+        isinstance(org, str)
+        and isinstance(job_id, str)
+        and ID_PATTERN.match(org)
+        and ID_PATTERN.match(job_id)
+    ):
+        return {"job_id": "", "status": "rejected", "code": code}
+    if not OrgDirectory(settings.records_table).knows(org):
+        return {"job_id": "", "status": "rejected", "code": code}
+    trainer = Trainer.of(settings, org)
+    jobs = JobRepo(trainer.records)
+    job = jobs.claim(job_id, now=trainer.clock(), lease=trainer.lease)
+    if job is not None:
+        jobs.finish(job, FAILED, at=trainer.clock(), error={"code": code, "detail": {"message": reason}})
+    return {"job_id": job_id, "status": "rejected", "code": code}
 
 
 def scheduled(settings: TrainSettings) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -23,6 +23,7 @@ mark past ``expires_at`` counts as absent.
 from __future__ import annotations
 
 import heapq
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -53,6 +54,13 @@ STORED_FIELDS = (
     "status_changed_by",
     "note",
 )
+
+
+ANOMALY_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{10}$")
+
+
+def is_anomaly_id(value: str) -> bool:
+    return bool(ANOMALY_ID.match(value))
 
 
 def new_anomaly_id(now: datetime) -> str:

@@ -13,7 +13,7 @@ The per-student face limit is enforced atomically with a counter on the student'
 
 from __future__ import annotations
 
-import uuid
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,11 @@ class StoredFace:
     photo_hash: str
     created_at: str
     created_by: str
+
+
+def face_id_of(photo_hash: str) -> str:
+    """A face's id, from its photo's hash: one face per (student, photo)."""
+    return hashlib.sha256(photo_hash.encode()).hexdigest()[:16]
 
 
 def _face(item: dict[str, Any]) -> StoredFace:
@@ -69,21 +74,29 @@ class FaceRepo:
         created_by: str,
         created_at: datetime,
         max_faces: int,
-    ) -> StoredFace:
-        """Store a face for an existing student: NotFound without the student, FaceLimit at ``max_faces``."""
+    ) -> tuple[StoredFace, bool]:
+        """Store a face for an existing student; the face and whether it is new.
+
+        The face id is the photo's hash, and the face is put only if absent: of any number of
+        concurrent enrolments of one photo, one stores it and the others answer it (False). The
+        face is then counted on the profile, on condition that the profile exists, is not being
+        erased and is under ``max_faces``; if not, the face is taken back (NotFound, FaceLimit).
+        An erasure marks the profile first, so a face either is counted before the mark (and the
+        erasure finds it) or is taken back by its enrolment.
+        """
         import numpy as np
 
         vector = np.ascontiguousarray(embedding, dtype="<f4").reshape(-1)
         if vector.size != 128:
             raise ValueError("an embedding has 128 dimensions")
         pk = self._student_pk(student_id)
-        self._change_count(pk, +1, max_faces=max_faces, student_id=student_id)
+        sk = f"FACE#{face_id_of(photo_hash)}"
         face = StoredFace(
-            uuid.uuid4().hex[:16], student_id, box, quality, photo_hash, iso(created_at), created_by
+            face_id_of(photo_hash), student_id, box, quality, photo_hash, iso(created_at), created_by
         )
         item = {
             "pk": pk,
-            "sk": f"FACE#{face.face_id}",
+            "sk": sk,
             "kind": "face",
             "face_id": face.face_id,
             "student_id": student_id,
@@ -96,18 +109,26 @@ class FaceRepo:
             "gsi1pk": self.records.key("FACES"),
             "gsi1sk": f"{student_id}#{face.face_id}",
         }
+        if not self.records.put(item, if_absent=True):
+            existing = self.records.get(pk, sk, consistent=True)
+            if existing is not None:
+                return _face(existing), False
+            raise ConcurrentUpdate("the same photo is being enrolled concurrently; retry")
         try:
-            self.records.put(item)
-        except Exception:
-            self._change_count(pk, -1)
+            self._change_count(pk, +1, max_faces=max_faces, student_id=student_id)
+        except BaseException:
+            self.records.delete(pk, sk)
             raise
-        return face
+        return face, True
 
     def _change_count(
         self, pk: str, delta: int, *, max_faces: int | None = None, student_id: str = ""
     ) -> None:
         if delta > 0:
-            condition = "attribute_exists(pk) AND (attribute_not_exists(face_count) OR face_count < :max)"
+            condition = (
+                "attribute_exists(pk) AND attribute_not_exists(erasing)"
+                " AND (attribute_not_exists(face_count) OR face_count < :max)"
+            )
             values = {":max": max_faces, ":zero": 0, ":delta": delta}
         else:
             condition, values = "attribute_exists(pk)", {":zero": 0, ":delta": delta}
@@ -123,7 +144,8 @@ class FaceRepo:
         except ConcurrentUpdate:
             if delta < 0:
                 return
-            if self.records.get(pk, "PROFILE", consistent=True) is None:
+            profile = self.records.get(pk, "PROFILE", consistent=True)
+            if profile is None or profile.get("erasing"):
                 raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND") from None
             raise FaceLimit(
                 {

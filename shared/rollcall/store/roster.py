@@ -137,6 +137,17 @@ class RosterRepo:
         )
         return [i["student_id"] for i in items]
 
+    def mark_erasing(self, student_id: str) -> None:
+        """Mark a profile as being erased: from then on no face can be counted on it."""
+        self.records.update(
+            *self._profile_key(student_id), {"erasing": True}, condition="attribute_exists(pk)"
+        )
+
+    def is_live(self, student_id: str) -> bool:
+        """Whether the student exists and is not being erased."""
+        item = self.records.get(*self._profile_key(student_id), consistent=True)
+        return item is not None and not item.get("erasing")
+
     def delete(self, student_id: str) -> bool:
         """Remove a student's profile and memberships; False if there was no such student."""
         student = self.get(student_id)

@@ -424,6 +424,16 @@ class OrgDirectory:
                 raise
             raise translate(e, what="register organisation") from e
 
+    def knows(self, org: str) -> bool:
+        """Whether ``org`` has ever had data (is in the directory)."""
+        with translated("read organisation"):
+            response = self.client.get_item(
+                TableName=self.table,
+                Key=to_item({"pk": DIRECTORY_PK, "sk": f"ORG#{org}"}),
+                ConsistentRead=True,
+            )
+        return "Item" in response
+
     def organisations(self) -> list[str]:
         orgs: list[str] = []
         kwargs: dict[str, Any] = {

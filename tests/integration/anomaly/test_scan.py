@@ -16,7 +16,7 @@ import pytest
 
 from rollcall.anomaly.inputs import ActiveModel
 from rollcall.platform.auth import Principal, Role
-from rollcall.platform.errors import Conflict
+from rollcall.platform.errors import Conflict, InvalidInput
 from rollcall.platform.settings import AnomalyScanSettings
 from rollcall.services.alerts import send_alert
 from rollcall.services.scanning import ScanWiring, list_anomalies, review, scan, summary
@@ -185,6 +185,14 @@ def test_listing_filters_pages_and_summarises(scanned: tuple[OrgRecords, Any]) -
     assert counts["open"]["total"] == len(everything)
     assert counts["open"]["by_type"]["proxy_attendance"]["high"] == len(both)
     assert counts["acknowledged"] == {"total": 0, "by_type": {}}
+
+
+@pytest.mark.parametrize("cursor", ["garbage", "zzzz", "20990101T000000Z-zzzzzzzzzz", "0"])
+def test_a_cursor_no_page_answered_is_400_not_page_one(scanned: tuple[OrgRecords, Any], cursor: str) -> None:
+    records, _ = scanned
+    with pytest.raises(InvalidInput) as refused:
+        list_anomalies(records, status=None, type_=None, severity=None, limit=3, cursor=cursor)
+    assert (refused.value.status, refused.value.code) == (400, "INVALID_CURSOR")
 
 
 def test_reviews_follow_legal_transitions_and_are_audited(env: Env, scanned: tuple[OrgRecords, Any]) -> None:

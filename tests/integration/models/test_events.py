@@ -15,13 +15,15 @@ from typing import Any
 
 import pytest
 
+from rollcall.domain import Student
 from rollcall.store import clients
 from rollcall.store.job_log import JobRepo
+from rollcall.store.roster import RosterRepo
 from rollcall_local.config import REPO_ROOT
 from rollcall_local.devauth import dev_token, render_event
 from rollcall_local.emulator import Aws
 from rollcall_local.template import Physical
-from tests.integration.models.conftest import Stores
+from tests.integration.models.conftest import NOW, Stores
 
 SECRET = "an-integration-test-secret-of-32-chars-or-more"
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -74,9 +76,11 @@ def invoke(handlers: dict[str, Handler], name: str) -> Any:
     return response
 
 
-def test_the_http_events_answer_as_documented(handlers: dict[str, Handler]) -> None:
+def test_the_http_events_answer_as_documented(handlers: dict[str, Handler], stores: Stores) -> None:
     status, imported = invoke(handlers, "train-import")
     assert (status, imported["records_written"], imported["imported_by"]) == (201, 2, "alice")
+    # predict-one asks about s00001 of the seeded demo organisation: here, a new student
+    RosterRepo(stores.records("demo")).put_profile(Student("s00001", "S", ()), created_by="t", created_at=NOW)
 
     status, one = invoke(handlers, "predict-one")
     assert (status, one["method"], one["fallback_reason"]) == (200, "heuristic", "no active model")
@@ -100,3 +104,44 @@ def test_the_job_message_and_the_schedules_run(handlers: dict[str, Handler], sto
     assert "demo" in weekly["queued"]
     retention = invoke(handlers, "train-daily-retention")
     assert retention["removed"] == 0 and "demo" in retention["by_organisation"]
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    (record,) = json.loads((REPO_ROOT / "events" / "train-sqs-job.json").read_text())["Records"]
+    return {"Records": [record | {"messageId": f"m-{i}", "body": body} for i, body in enumerate(bodies)]}
+
+
+def test_a_poison_training_message_fails_its_job_at_once_and_is_not_retried(
+    handlers: dict[str, Handler], stores: Stores
+) -> None:
+    # Given a queued job, and messages that can never succeed: not JSON, not a job message, a bad
+    # mode for that queued job, an organisation that has no data
+    from datetime import UTC, datetime
+
+    from rollcall.services.training import JobMessage
+
+    jobs = JobRepo(stores.records("demo"))
+    jobs.create(JobMessage("demo", "job-poisoned").job(datetime.now(UTC)))
+    event = sqs_event(
+        "{not json",
+        json.dumps(["a", "list"]),
+        json.dumps({"org": 42}),
+        json.dumps({"org": "demo", "job_id": "job-poisoned", "mode": "sometimes"}),
+        json.dumps({"org": "no-such-org", "job_id": "job-elsewhere"}),
+    )
+    context = SimpleNamespace(
+        function_name="train", memory_limit_in_mb=1024, aws_request_id="req-poison",
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:train",
+    )  # fmt: skip
+    # When the training function receives them
+    response = handlers["train"](event, context)
+    # Then every record is consumed (none goes back to the queue to wait for the DLQ)
+    assert response == {"batchItemFailures": []}
+    # And the queued job failed at once, saying why; nothing was written for the unknown organisation
+    job = jobs.require("job-poisoned")
+    assert (job.status, job.error["code"]) == ("failed", "INVALID_REQUEST")
+    assert JobRepo(stores.records("no-such-org")).get("job-elsewhere") is None
+    assert (
+        list(stores.records("no-such-org").query(stores.records("no-such-org").key("JOBS"), index="gsi1"))
+        == []
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -97,3 +98,22 @@ def test_a_session_that_exists_with_other_times_is_a_bad_row(stores: Stores) -> 
     (error,) = refused.value.detail["errors"]
     assert error["line"] == 2 and "session bio-1 exists with class bio" in error["reason"]
     assert table_size(stores) == before
+
+
+def test_twenty_parallel_imports_of_one_file_store_it_once_and_audit_it_once(stores: Stores) -> None:
+    # Given 20 clients sending the same file at once
+    records = stores.records("imp-race")
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(
+            pool.map(
+                lambda _: import_csv(records, who("imp-race"), HEADER + "".join(ROWS), now=NOW), range(20)
+            )
+        )
+    # Then the data is exact, and the import is in the audit log once
+    (import_id,) = {r.import_id for r in results}
+    assert sum(not r.replayed for r in results) == 1
+    assert len(AuditLog(records).for_subject(f"import:{import_id}")) == 1
+    assert [(r.student_id, r.status.value) for r in AttendanceRepo(records).for_session("bio-1")] == [
+        ("ann", "present"),
+        ("ben", "absent"),
+    ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rollcall.domain import AttendanceRecord, Session, Source, Status
+from rollcall.domain import AttendanceRecord, Session, Source, Status, Student
 from rollcall.platform.auth import Principal, Role
 from rollcall.platform.errors import NotFound
 from rollcall.services.prediction import Ask, Caches, PredictionService, TtlCache
@@ -18,6 +18,7 @@ from rollcall.store.artifacts import ArtifactStore
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.model_versions import ModelRegistry
 from rollcall.store.prediction_log import HistoryReader, PredictionRepo
+from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgRecords
 from testkit.synthetic import SyntheticHistory
 from tests.integration.models.conftest import NOW, Outbox, Stores, recent_history, store
@@ -157,6 +158,9 @@ def test_without_an_active_model_similarity_or_the_heuristic_answers(
     stores: Stores, history: SyntheticHistory, session: Session, student: str
 ) -> None:
     predictions = service(stores, registry=stores.registry("pred-nothing-active"))
+    RosterRepo(stores.records(ORG)).put_profile(
+        Student("brand-new", "New", ()), created_by="t", created_at=NOW
+    )  # a student with no history yet
     seen, new = predictions.predict(
         TEACHER,
         [
@@ -192,6 +196,22 @@ def test_store_failures_degrade_and_never_fail_the_request(
     (answer,) = records_down.predict(TEACHER, [Ask(student, session.session_id)])
     assert (answer["method"], answer["fallback_reason"]) == ("heuristic", "the session could not be read")
     assert (answer["session_id"], answer["class_id"], answer["starts_at"]) == (session.session_id, None, None)
+
+
+def test_a_student_who_does_not_exist_or_was_erased_gets_no_prediction_stored(
+    stores: Stores, history: SyntheticHistory, session: Session, student: str
+) -> None:
+    records = stores.records(ORG)
+    for ghost in ("nobody-at-all", "erased-one"):
+        if ghost == "erased-one":  # a profile being erased counts as gone
+            RosterRepo(records).create(Student(ghost, "E", ("elsewhere",)), created_by="t", created_at=NOW)
+            RosterRepo(records).mark_erasing(ghost)
+        with pytest.raises(NotFound) as refused:
+            service(stores).predict(TEACHER, [Ask(student), Ask(ghost, session.session_id)])
+        assert (refused.value.status, refused.value.code) == (404, "STUDENT_NOT_FOUND")
+        assert refused.value.detail["student_ids"] == [ghost]
+        stored = records.query(records.key("STUDENT", ghost), sk_prefix="PRED#", consistent=True)
+        assert list(stored) == []
 
 
 def test_a_whole_session_is_predicted_and_a_student_asks_about_itself(

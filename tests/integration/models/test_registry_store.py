@@ -6,7 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from rollcall.platform.errors import ConcurrentUpdate, NotFound, WrongOrganisation
+from rollcall.ml import artifact
+from rollcall.platform.auth import Principal, Role
+from rollcall.platform.errors import ConcurrentUpdate, Conflict, NotFound, WrongOrganisation
+from rollcall.services.alerts import Alert
+from rollcall.services.registry import RegistryService
 from rollcall.store.model_versions import (
     ModelRegistry,
     ModelVersion,
@@ -150,3 +154,33 @@ def test_a_registry_of_an_invalid_organisation_is_refused(stores: Stores) -> Non
 
     with pytest.raises(InvalidInput):
         ModelRegistry("bad#org", stores.registry_table)
+
+
+def test_a_challenger_whose_artifact_fails_its_check_is_refused_and_the_refusal_is_in_the_history(
+    stores: Stores,
+) -> None:
+    # Given an active version, and a challenger whose artifact is not what its sha256 says
+    org, alerts = "reg-tampered", list[Alert]()
+    registry = stores.registry(org)
+    v1, v2 = version("v0001"), version("v0002", sha="cd" * 32)
+    registry.register(v1)
+    registry.register(v2)
+    registry.activate("attendance", v1, actor="root", at=NOW)
+    prefix = artifact.prefix("attendance", org, "v0002")
+    stores.artifacts().put(prefix, {artifact.MODEL_FILE: b"not the model that was trained"})
+    service = RegistryService(stores.records(org), registry, stores.artifacts(), alerts.append)
+    admin = Principal("root", org, Role.ADMIN)
+    # When an admin routes half the students to it, or activates it
+    for attempt in (
+        lambda: service.set_traffic(admin, "attendance", "v0002", 0.5, now=NOW),
+        lambda: service.activate(admin, "attendance", "v0002", reason="try", now=NOW),
+    ):
+        with pytest.raises(Conflict) as refused:
+            attempt()
+        assert (refused.value.status, refused.value.code) == (409, "ARTIFACT_INTEGRITY")
+    # Then no student is routed to it, and both refusals are in the model's history and alerted
+    state = registry.state("attendance")
+    assert (state.active, state.challenger, state.share) == ("v0001", None, 0.0)
+    actions = [e.action for e in service.history("attendance")]
+    assert sorted(actions) == ["model.activation_refused", "model.traffic_refused"]
+    assert [a.type for a in alerts] == ["model_artifact_integrity"] * 2

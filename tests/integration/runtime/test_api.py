@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -133,3 +134,32 @@ def test_a_chunked_body_is_read_whole(client: httpx.Client) -> None:
     )
 
     assert event["body"] == "first,second,third"
+
+
+def test_no_answer_is_html_and_the_server_names_no_python(client: httpx.Client) -> None:
+    # TRACE is routed like any method (no route here: API Gateway's 404); a method http.server
+    # does not know is JSON too
+    for method in ("TRACE", "FOO"):
+        response = client.request(method, "/items/1")
+        assert response.headers["content-type"] == "application/json", method
+        assert response.status_code in (404, 501) and "message" in response.json()
+    server = client.get("/items/1").headers["server"]
+    assert server == "rollcall-local" and "Python" not in server
+
+
+def test_docs_load_nothing_from_elsewhere(client: httpx.Client) -> None:
+    # Given the docs page
+    page = client.get("/docs")
+    assert page.status_code == 200 and "swagger-ui" in page.text
+    # Then every file it loads is served by the local API itself (no CDN, works offline)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sorted(sources) == ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"]
+    assert "//" not in "".join(sources)
+    for source, kind in (("/docs/swagger-ui-bundle.js", "javascript"), ("/docs/swagger-ui.css", "css")):
+        asset = client.get(source)
+        assert asset.status_code == 200 and kind in asset.headers["content-type"]
+        assert len(asset.content) > 100_000
+    assert b"SwaggerUIBundle" in client.get("/docs/swagger-ui-bundle.js").content
+    # And no other file is served from there
+    assert client.get("/docs/../template.yaml").status_code == 404
+    assert client.get("/docs/index.html").status_code == 404

@@ -124,6 +124,20 @@ def test_a_process_that_exits_during_an_invocation_is_reported_then_replaced(fix
     assert invoke(fixture_stack, "SlowFunction", {"seconds": 0}).ok
 
 
+def test_a_function_past_its_memory_size_is_stopped_and_reported_then_replaced(fixture_stack: Stack) -> None:
+    # Given the probe, with MemorySize 256
+    # When an invocation holds 400 MB
+    result = invoke(fixture_stack, "ProbeFunction", {"allocate_mb": 400, "hold_seconds": 3})
+    # Then it is stopped and reported as Lambda reports running out of memory
+    assert result.status == "error", result.payload
+    assert result.payload["errorType"] == "Runtime.OutOfMemory"
+    assert "of 256 MB" in result.payload["errorMessage"]
+    # And within its memory it runs, on a new worker
+    assert invoke(fixture_stack, "ProbeFunction", {"allocate_mb": 64, "hold_seconds": 0}).payload == {
+        "allocated_mb": 64
+    }
+
+
 def test_a_failing_init_is_reported_on_every_invocation(fixture_stack: Stack) -> None:
     # Given a function whose module raises when imported
     for _ in range(2):

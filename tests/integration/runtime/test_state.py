@@ -44,6 +44,26 @@ def test_objects_items_and_messages_are_restored_after_a_restart(fixture_config:
         assert message["MessageAttributes"]["kind"]["StringValue"] == "test"
 
 
+def test_saved_state_and_logs_are_the_owners_only(fixture_config: LocalConfig) -> None:
+    # Given a .local made world-readable by an earlier version, with a log in it
+    local = fixture_config.local_dir
+    fixture_config.logs_dir.mkdir(parents=True, exist_ok=True)
+    (fixture_config.logs_dir / "Old.log").write_text("a name\n")
+    for path in (local, fixture_config.logs_dir, fixture_config.logs_dir / "Old.log"):
+        path.chmod(0o777 if path.is_dir() else 0o666)
+    # When a session runs a function (its log) and saves its state (names, embeddings)
+    with Session.open(fixture_config, must_own=True) as session:
+        session.aws.client("dynamodb").put_item(TableName=session.physical.refs["EventsTable"], Item=ITEM)
+        session.spawn_logged(session.function("ProbeFunction")).close()
+    # Then every folder is 0700 and every file 0600, old and new
+    saved = [
+        p for p in local.rglob("*") if not p.is_symlink() and "runtime" not in p.relative_to(local).parts
+    ]
+    assert any(p.suffix == ".jsonl" for p in saved) and any(p.suffix == ".log" for p in saved)
+    for path in [local, *saved]:
+        assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
+
+
 def test_reset_forgets_the_saved_state(fixture_config: LocalConfig) -> None:
     with Session.open(fixture_config, must_own=True) as session:
         session.aws.client("dynamodb").put_item(TableName=session.physical.refs["EventsTable"], Item=ITEM)

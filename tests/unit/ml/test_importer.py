@@ -94,6 +94,29 @@ def test_a_bad_header_is_reported_on_line_one(header: str, reason: str) -> None:
     assert {"line": 1, "reason": reason} in caught.value.detail["errors"]
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\rZ",
+        (HEADER + "\r\n" + '"s1\r"x,c1').encode(),
+        (
+            HEADER
+            + "\n"
+            + "s1,"
+            + "x" * 140_000
+            + ",c1-0504,2026-05-04T09:00:00Z,2026-05-04T09:50:00Z,present,\n"
+        ).encode(),
+        (HEADER + "\n" + '"' + "x" * 140_000 + '",c1\n').encode(),
+    ],
+    ids=["lone-cr", "cr-after-quote", "long-field", "long-quoted-field"],
+)
+def test_a_file_the_csv_module_cannot_split_is_invalid_csv_not_a_crash(data: bytes) -> None:
+    with pytest.raises(errors.InvalidCsv) as caught:
+        importer.parse(data)
+    assert caught.value.status == 422
+    assert caught.value.detail["errors"][0]["line"] >= 1
+
+
 def test_empty_and_non_text_files_are_refused() -> None:
     with pytest.raises(errors.InvalidCsv, match="INVALID_CSV"):
         importer.parse(_csv())

@@ -106,7 +106,19 @@ class TokenVerifier:
             raise TokenInvalid("no key of the issuer matches the token") from None
         except jwt.PyJWTError:
             raise TokenInvalid("the token signature or claims are invalid") from None
+        _check_time_claims(claims)
         return principal_from_claims(claims)
+
+
+def _check_time_claims(claims: dict[str, Any]) -> None:
+    """``exp``, ``nbf`` and ``iat`` are NumericDates (RFC 7519): numbers, never strings or booleans.
+
+    PyJWT converts ``"9999999999"`` with ``int()`` and accepts it; a token like that was not made
+    by a conforming issuer and is refused."""
+    for name in ("exp", "nbf", "iat"):
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise TokenInvalid(f"the token's {name!r} claim is not a number")
 
 
 def principal_from_claims(claims: dict[str, Any]) -> Principal:
