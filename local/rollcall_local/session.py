@@ -22,9 +22,7 @@ from typing import Any
 
 from rollcall_local import devauth, provision, state
 from rollcall_local.cfn import load_yaml
-from rollcall_local.config import LocalConfig, private_dir
-
-from rollcall_local.config import LocalConfig, make_private
+from rollcall_local.config import LocalConfig, make_private, private_dir
 from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws, Emulator, connect, region_from_env
 from rollcall_local.errors import LocalError
 from rollcall_local.invoke import Result, Worker, invoke_once
