@@ -156,7 +156,7 @@ def _marking(section: Section, reference: Any, settings: Any, gallery: Any, stud
     section.notes.append(
         "ours, one call: "
         + ", ".join(f"{k} {v:.0f} ms" for k, v in timings.items() if k != "total")
-        + "; over 1 MP, so scanned without upsampling (its 24 faces are all 90 px or more)"
+        + "; scanned at 2x (grayscale, two threads), as every photo up to 8.75 MP (rollcall.face.detect)"
     )
     return ours_s
 
