@@ -14,6 +14,7 @@ from bench.harness import Report
 # each "bench.<name>" exposes run(report)
 MODULES: list[str] = [
     "bench.face",
+    "bench.small_faces",
     "bench.ml",
     "bench.anomaly",
     "bench.layers",

@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
 from rollcall.face.detect import Box
 from rollcall.platform.settings import FaceSettings
+from testkit.class_photos import annotated_faces
+
+__all__ = ["FACES", "IOU_MATCH", "ROOT", "annotated_faces", "face_settings", "found"]
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES = Path(os.environ.get("ROLLCALL_FACES_DIR", ROOT.parent / "shared" / "data" / "faces"))
@@ -35,18 +37,6 @@ def face_settings(**overrides: object) -> FaceSettings:
     }
     defaults = {name: f.default for name, f in FaceSettings.model_fields.items() if name.startswith("face_")}
     return FaceSettings(**(values | defaults | overrides))  # type: ignore[arg-type]
-
-
-def annotated_faces(groups: Path) -> dict[str, list[Box]]:
-    """The face boxes of dlib's training.xml and testing.xml (imglab format), by file name."""
-    faces: dict[str, list[Box]] = {}
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(groups / name).getroot().iter("image"):  # noqa: S314  # our own data files
-            boxes = faces.setdefault(image.get("file", ""), [])
-            for b in image.iter("box"):
-                top, left = int(b.get("top", 0)), int(b.get("left", 0))
-                boxes.append(Box(top, left + int(b.get("width", 0)), top + int(b.get("height", 0)), left))
-    return faces
 
 
 def found(truth: Sequence[Box], detected: Sequence[Box]) -> tuple[int, int]:

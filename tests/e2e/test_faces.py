@@ -198,13 +198,19 @@ def test_group_photos_mark_the_right_students(
     } == dict.fromkeys(expected, "face")
 
 
-def test_a_photo_without_faces_marks_nobody(
-    teacher: httpx.Client, enrolled: dict[str, dict[str, Any]], photo: Photo
+def test_a_photo_without_faces_is_refused_and_writes_nothing(
+    teacher: httpx.Client, enrolled: dict[str, dict[str, Any]], photo: Photo, aws: Any
 ) -> None:
-    body = mark(teacher, "dogs", photo("noface/dogs.jpg")).json()
-    assert (body["faces"], body["present"], body["unknown_count"]) == ([], [], 0)
-    assert body["absent"] == sorted(enrolled)
-    assert teacher.get("/v1/sessions/dogs/attendance").json()["present"] == []
+    # Given a session of the enrolled class / When a photo of four dogs is marked
+    response = mark(teacher, "dogs", photo("noface/dogs.jpg"))
+    # Then 422 NO_FACE
+    assert (response.status_code, response.json()["code"]) == (422, "NO_FACE"), response.text
+    # and nobody is written absent (nor present), no marking event is kept, no photo is kept
+    register = teacher.get("/v1/sessions/dogs/attendance").json()
+    assert (register["records"], register["present"], register["absent"]) == ([], [], [])
+    assert register["not_marked"] == sorted(enrolled)
+    assert items(aws, f"ORG#{ORG}#SESSION#dogs", "PHOTO#") == []
+    assert kept(aws, "marking/demo/dogs/") == []
 
 
 @pytest.mark.parametrize(
@@ -424,8 +430,11 @@ def test_photos_are_kept_with_a_lifecycle_expiry(
         assert kept(aws, f"enrolment/demo/{student_id}/") == [
             f"enrolment/demo/{student_id}/{sha(photo(path))}.{extension}"
         ]
-    # and each marked photo under its session; refused uploads are not kept
-    assert kept(aws, "marking/demo/dogs/") == [f"marking/demo/dogs/{sha(photo('noface/dogs.jpg'))}.jpg"]
+    # and each marked photo under its session; refused uploads (no face, bad photos) are not kept
+    assert kept(aws, "marking/demo/rush/") == [
+        f"marking/demo/rush/{sha(photo('groups/test_kit_with_rose.jpg'))}.jpg"
+    ]
+    assert kept(aws, "marking/demo/dogs/") == []
     assert kept(aws, "enrolment/demo/mallory/") == kept(aws, "marking/demo/bad-photos/") == []
     # The bucket expires every photo after 7 days and keeps no old versions
     s3 = aws("s3")

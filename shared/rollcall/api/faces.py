@@ -25,7 +25,7 @@ search_router = APIRouter(prefix="/v1/faces", tags=["faces"])
 class FaceIn(BaseModel):
     image_base64: str = Field(
         min_length=1,
-        description="a JPEG, PNG or WebP photo with exactly one face, base64 (at most 5 MB decoded)",
+        description="a JPEG, PNG, WebP or HEIC photo with exactly one face, base64 (at most 5 MB decoded)",
     )
 
 
@@ -92,7 +92,8 @@ def delete_face(student_id: Id, face_id: Id, request: Request, who: AnyUser) -> 
 class SearchIn(BaseModel):
     image_base64: str = Field(
         min_length=1,
-        description="a JPEG, PNG or WebP photo, base64 (at most 5 MB decoded); its largest face is searched",
+        description="a JPEG, PNG, WebP or HEIC photo, base64 (at most 5 MB decoded); its largest face is "
+        "searched",
     )
     class_id: Id | None = Field(
         default=None, description="search this class only; default: the whole organisation"

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/sessions", tags=["attendance"])
 
 class MarkIn(BaseModel):
     image_base64: str = Field(
-        min_length=1, description="a JPEG, PNG or WebP photo, base64 (at most 5 MB decoded)"
+        min_length=1, description="a JPEG, PNG, WebP or HEIC photo, base64 (at most 5 MB decoded)"
     )
     annotate: bool = Field(default=False, description="also answer the photo with boxes and names drawn")
 

@@ -8,7 +8,10 @@ Every refusal is a 4xx from rollcall.platform.errors, in the order a client can 
   checked on the base64 length before decoding it), or more than ``FACE_MAX_PIXELS`` declared in
   the header. The pixel check is the decompression-bomb guard: a 100 KB PNG can declare
   50,000 x 50,000 pixels (7.5 GB as RGB); the header is read, the pixels never are.
-- 415 UNSUPPORTED_IMAGE: not a JPEG, PNG or WebP, or undecodable (truncated, corrupt).
+- 415 UNSUPPORTED_IMAGE: not a JPEG, PNG, WebP or HEIC/HEIF, or undecodable (truncated, corrupt).
+
+HEIC/HEIF (what iPhones take) is read by pillow-heif (libheif), registered with Pillow on first
+use; libheif applies the photo's rotation while decoding, and its EXIF orientation says 1.
 
 Then the photo is made what the detector expects: the EXIF orientation applied (phones store
 portrait photos sideways with a rotation tag); grayscale, palette, CMYK and 16-bit converted to
@@ -27,6 +30,7 @@ import io
 import re
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING
 
 from rollcall.platform.errors import ImageTooLarge, InvalidImageEncoding, UnsupportedImage
@@ -36,7 +40,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
     from PIL import Image
 
-FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+FORMATS = frozenset({"JPEG", "PNG", "WEBP", "HEIF"})
 _DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
@@ -46,7 +50,7 @@ class DecodedImage:
     rgb: NDArray[np.uint8] = field(repr=False)  # (H, W, 3), C-contiguous, the working resolution
     width: int  # the upright photo's own size, in which boxes are reported
     height: int
-    format: str  # JPEG, PNG or WEBP
+    format: str  # JPEG, PNG, WEBP or HEIF
     sha256: str  # of the uploaded bytes: the photo's identity for idempotent marking
     scale: float  # working pixels per photo pixel (1.0 unless downscaled)
     data: bytes = field(default=b"", repr=False)  # the uploaded bytes, for keeping the photo when configured
@@ -70,11 +74,16 @@ def _open(raw: bytes, max_pixels: int) -> Image.Image:
     """The photo's header read by Pillow (nothing decoded yet), or the 4xx that says why not."""
     from PIL import Image, UnidentifiedImageError
 
+    _register_heif()
     try:
         return Image.open(io.BytesIO(raw), formats=sorted(FORMATS))
     except UnidentifiedImageError:
         raise UnsupportedImage(
-            {"message": "not a JPEG, PNG or WebP photo", "supported": sorted(FORMATS), "found": _sniff(raw)}
+            {
+                "message": "not a JPEG, PNG, WebP or HEIC photo",
+                "supported": sorted(FORMATS),
+                "found": _sniff(raw),
+            }
         ) from None
     except Image.DecompressionBombError:
         raise _too_large("pixels", max_pixels=max_pixels) from None
@@ -82,6 +91,16 @@ def _open(raw: bytes, max_pixels: int) -> Image.Image:
         raise
     except Exception as e:  # a header Pillow recognised but cannot parse
         raise UnsupportedImage("the image header cannot be read") from e
+
+
+@cache
+def _register_heif() -> None:
+    """Let Pillow open HEIC/HEIF (once per process; without pillow-heif they stay refused)."""
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - the face layer installs it
+        return
+    pillow_heif.register_heif_opener()
 
 
 def decode_image(

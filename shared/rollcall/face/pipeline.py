@@ -242,7 +242,7 @@ def _detect(
         )
         clock.lap("decode")
     models = models or get_models(settings.face_models_dir, jitter=settings.face_num_jitters > 1)
-    detections = detect_faces(image.rgb, models.detector, settings)
+    detections = detect_faces(image.rgb, models, settings)
     clock.lap("detect")
     return image, models, detections
 

@@ -5,9 +5,12 @@ Marking a photo (:func:`mark_photo`):
 
 1. The photo is decoded; if this session already had this exact photo (same sha256), the first
    answer is given again and nothing is written: a resent photo changes nothing.
-2. Every face is found and encoded, and matched one-to-one to the enrolled faces of the class's
-   students (never two faces to one student): present within the confident threshold, uncertain
-   (recorded for review) within the uncertain one, else unknown.
+2. Every face is found and encoded; a photo with no face at all (the wrong photo, the ceiling, a
+   dog) is refused with 422 NO_FACE and nothing is written or kept: it says nothing about who
+   came, and marking it would write the whole class absent. Otherwise the faces are matched
+   one-to-one to the enrolled faces of the class's students (never two faces to one student):
+   present within the confident threshold, uncertain (recorded for review) within the uncertain
+   one, else unknown.
 3. Records are written with the store's merge rule: a photo only raises a student's status and
    never overrides a teacher's correction, so several photos of one session merge (present in any
    is present) and concurrent markings leave one record per student. Students of the class not
@@ -37,7 +40,7 @@ from rollcall.domain import AttendanceRecord, Session, Source, Status
 from rollcall.face.pipeline import FaceMatch, GroupAnalysis, analyse, mark
 from rollcall.face.status import FaceStatus
 from rollcall.platform.auth import Principal
-from rollcall.platform.errors import NotFound, ValidationFailed
+from rollcall.platform.errors import NoFace, NotFound, ValidationFailed
 from rollcall.platform.observability import MetricUnit, count, logger
 from rollcall.platform.settings import FaceSettings
 from rollcall.services.enrolment import decode
@@ -199,6 +202,8 @@ def mark_photo(
     labels, embeddings = FaceRepo(records).gallery(set(roster))
     gallery = Gallery(embeddings, labels)
     analysis = analyse(photo, settings)
+    if not analysis.faces:
+        raise NoFace("no face found in the photo: nothing was marked")
     matches = mark(analysis, gallery, settings)
     if first is not None:  # a resent photo with a drawing asked for: draw, write nothing
         result = _replay(first)

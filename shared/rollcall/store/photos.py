@@ -27,7 +27,12 @@ from rollcall.store import clients
 from rollcall.store.client_errors import translated
 from rollcall.store.table import check_id
 
-EXTENSIONS = {"JPEG": ("jpg", "image/jpeg"), "PNG": ("png", "image/png"), "WEBP": ("webp", "image/webp")}
+EXTENSIONS = {
+    "JPEG": ("jpg", "image/jpeg"),
+    "PNG": ("png", "image/png"),
+    "WEBP": ("webp", "image/webp"),
+    "HEIF": ("heic", "image/heic"),
+}
 ENROLMENT, MARKING = "enrolment", "marking"
 
 

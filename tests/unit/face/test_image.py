@@ -154,3 +154,43 @@ def test_empty_upload_is_refused() -> None:
         decode(b"")
     with pytest.raises(InvalidImageEncoding, match="empty"):
         decode(" \n")
+
+
+def test_heic_from_an_iphone_is_decoded_like_the_jpeg(photo: Callable[[str], bytes]) -> None:
+    import io
+
+    import pillow_heif
+
+    # Given the portrait saved as HEIC (as an iPhone takes it), made here from the real JPEG
+    jpeg = pil(photo(OBAMA))
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(jpeg).save(heic, quality=90)
+    data = heic.getvalue()
+    assert data[4:12] == b"ftypheic"
+    # When it is decoded
+    decoded = decode(data)
+    # Then an upright RGB array of the photo's size, close to the JPEG's pixels, hashed on its bytes
+    assert (decoded.format, decoded.width, decoded.height) == ("HEIF", jpeg.width, jpeg.height)
+    assert decoded.rgb.shape == (jpeg.height, jpeg.width, 3) and decoded.rgb.dtype == np.uint8
+    difference = np.abs(decoded.rgb.astype(np.int16) - np.asarray(jpeg.convert("RGB"), np.int16))
+    assert difference.mean() < 4
+    assert decoded.sha256 == hashlib.sha256(data).hexdigest()
+
+
+def test_a_rotated_heic_is_made_upright(photo: Callable[[str], bytes]) -> None:
+    import io
+
+    import pillow_heif
+
+    # Given the portrait as HEIC stored sideways with EXIF orientation 6 (rotate 90° clockwise)
+    jpeg = pil(photo(OBAMA)).convert("RGB")
+    sideways = jpeg.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    pillow_heif.register_heif_opener()  # for Pillow's save(format="HEIF") here
+    heic = io.BytesIO()
+    sideways.save(heic, format="HEIF", quality=90, exif=exif.tobytes())
+    # When it is decoded / Then it is upright: the JPEG's size and nearly its pixels
+    decoded = decode(heic.getvalue())
+    assert (decoded.width, decoded.height) == jpeg.size
+    assert np.abs(decoded.rgb.astype(np.int16) - np.asarray(jpeg, np.int16)).mean() < 4

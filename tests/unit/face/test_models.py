@@ -85,7 +85,7 @@ def test_numpy_resnet_equals_dlibs_descriptor(
 ) -> None:
     # Given the 24 aligned faces of bald_guys.jpg
     rgb = np.asarray(pil(photo("groups/bald_guys.jpg")).convert("RGB"))
-    shapes, chips = face_chips(rgb, detect_faces(rgb, models.detector, settings), models)
+    shapes, chips = face_chips(rgb, detect_faces(rgb, models, settings), models)
     assert len(chips) == 24
     # When encoded by dlib's own network and by ours
     expected = np.array(models.dlib_descriptors(rgb, shapes, num_jitters=1))

@@ -57,6 +57,8 @@ def test_kept_photos_are_keyed_by_kind_organisation_owner_and_hash() -> None:
     store = PhotoStore("demo", "photos", keep=True, client=s3)
     assert store.put_enrolment("ann", HASH_A, b"jpeg", "JPEG") == f"enrolment/demo/ann/{HASH_A}.jpg"
     assert store.put_marking("maths-1", HASH_B, b"webp", "WEBP") == f"marking/demo/maths-1/{HASH_B}.webp"
+    assert store.put_marking("maths-2", HASH_B, b"heic", "HEIF") == f"marking/demo/maths-2/{HASH_B}.heic"
+    assert s3.objects[f"marking/demo/maths-2/{HASH_B}.heic"]["type"] == "image/heic"
     assert s3.objects[f"enrolment/demo/ann/{HASH_A}.jpg"] == {
         "bucket": "photos",
         "body": b"jpeg",

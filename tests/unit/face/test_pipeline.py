@@ -95,6 +95,22 @@ def test_enrolment_accepts_base64(photo: Photo, settings: FaceSettings, models: 
     assert np.array_equal(from_text.embedding, from_bytes.embedding)
 
 
+def test_a_heic_portrait_enrols_as_its_jpeg_does(
+    photo: Photo, settings: FaceSettings, models: Models, enrolments: dict[str, EnrolmentFace]
+) -> None:
+    import io
+
+    import pillow_heif
+
+    # Given obama.jpg saved as HEIC here / When it is enrolled
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(pil(photo(OBAMA))).save(heic, quality=90)
+    face = enrol(heic.getvalue(), settings, models)
+    # Then the same face, its embedding within 0.1 of the JPEG's (a re-encoded photo)
+    assert face.box.iou(enrolments[OBAMA].box) > 0.9
+    assert distance(face, enrolments[OBAMA]) < 0.1
+
+
 def test_exif_rotated_portrait_still_enrols(
     photo: Photo,
     settings: FaceSettings,
