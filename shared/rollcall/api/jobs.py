@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-Kind = Literal["training", "anomaly_scan", "prediction_batch", "attendance_import"]
+Kind = Literal["training", "anomaly_scan", "prediction_batch", "attendance_import", "photo_marking"]
 
 
 class ProgressOut(BaseModel):
@@ -28,7 +28,9 @@ class ProgressOut(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    kind: str = Field(description="training | anomaly_scan | prediction_batch | attendance_import")
+    kind: str = Field(
+        description="training | anomaly_scan | prediction_batch | attendance_import | photo_marking"
+    )
     model_type: str = Field(description="training: the model type; other kinds: empty")
     status: str = Field(description="queued | running | succeeded | failed")
     mode: str = Field(

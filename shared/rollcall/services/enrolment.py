@@ -22,7 +22,7 @@ from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgRecords
 
 
-def decode(image_base64: str, settings: FaceSettings) -> DecodedImage:
+def decode(image_base64: str | bytes, settings: FaceSettings) -> DecodedImage:
     """An upload decoded under the settings' limits (size, pixels, working resolution)."""
     return decode_image(
         image_base64,

@@ -181,7 +181,7 @@ def mark_photo(
     records: OrgRecords,
     who: Principal,
     session_id: str,
-    image_base64: str,
+    image_base64: str | bytes,
     *,
     settings: FaceSettings,
     photos: PhotoStore,

@@ -30,7 +30,7 @@ from rollcall.store.table import OrgRecords, check_id, ttl_after
 
 QUEUED, RUNNING = "queued", "running"
 TRAINING: Final = "training"
-KINDS: Final = ("training", "anomaly_scan", "prediction_batch", "attendance_import")
+KINDS: Final = ("training", "anomaly_scan", "prediction_batch", "attendance_import", "photo_marking")
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 RETENTION_DAYS = 365
