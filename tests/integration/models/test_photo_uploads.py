@@ -4,6 +4,7 @@ the photo as the base64 route does, and GET answers the marking. Asserts what is
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -73,7 +74,7 @@ def enrolled(stores: Stores, faces_dir: Path) -> list[str]:
             records,
             admin,
             student_id,
-            (faces_dir / path).read_bytes(),
+            base64.b64encode((faces_dir / path).read_bytes()).decode(),
             face_settings(),
             photos=stores.photos(ORG),
             now=NOW,
