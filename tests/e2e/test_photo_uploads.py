@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 from PIL import Image
 
 from tests.e2e.conftest import LocalStack
@@ -34,6 +35,8 @@ def twelve_megapixels(path: Path, tmp: Path) -> bytes:
     group = group.resize((round(group.width * scale), round(group.height * scale)), Image.Resampling.LANCZOS)
     frame = Image.new("RGB", (4032, 3024), (128, 128, 128))
     frame.paste(group, ((4032 - group.width) // 2, (3024 - group.height) // 2))
+    noise = np.random.default_rng(7).normal(0, 6, (3024, 4032, 3))  # a sensor's grain: a phone-sized file
+    frame = Image.fromarray(np.clip(np.asarray(frame, dtype=np.float32) + noise, 0, 255).astype(np.uint8))
     out = tmp / "phone.jpg"
     frame.save(out, "JPEG", quality=95)
     return out.read_bytes()
@@ -64,6 +67,7 @@ def test_a_12_mp_photo_uploaded_by_url_is_marked(stack: LocalStack, faces_dir: P
         assert enrolled.status_code == 201, enrolled.text
     assert teacher.post("/v1/sessions", json={**SESSION, **TIMES}).status_code == 201
     data = twelve_megapixels(faces_dir / "groups/two_people.jpg", tmp_path)
+    assert len(data) > 4_400_000  # more than the base64 route takes
 
     # When a 12 MP photo of Obama and Biden is uploaded to the answered URL
     asked = teacher.post(f"/v1/sessions/{SESSION['session_id']}/photos")
