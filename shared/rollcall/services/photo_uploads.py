@@ -137,9 +137,14 @@ def record_handler(
     work = jobs.consumer(records_for, {KIND: marking_runner(settings)}, lease)
 
     def handle(record: SQSRecord) -> dict[str, Any]:
-        body = record.json_body
-        if not isinstance(body, dict):
-            raise InvalidInput("a photo uploads message is an S3 event")
-        return {"photos": [work(message.body()) for message in uploads(body)]}
+        try:  # a message that is no upload's event can never succeed: consumed, not retried
+            body = record.json_body
+            if not isinstance(body, dict):
+                raise InvalidInput("a photo uploads message is an S3 event")
+            messages = uploads(body)
+        except (InvalidInput, ValueError) as e:
+            logger.warning("photo uploads message dropped", extra={"detail": str(e)[:200]})
+            return {"dropped": True}
+        return {"photos": [work(message.body()) for message in messages]}
 
     return handle

@@ -159,3 +159,12 @@ def test_photos_are_scoped_by_session_and_organisation(mark: Handler) -> None:
     assert (status, body["code"]) == (404, "PHOTO_NOT_FOUND")
     status, body = http(mark, "GET", "/v1/sessions/up-dogs/photos/photo-0123456789abcdef")
     assert (status, body["code"]) == (404, "PHOTO_NOT_FOUND")
+
+
+def test_a_message_that_is_no_upload_is_consumed_not_retried(mark: Handler) -> None:
+    bodies = ["{not json", json.dumps(["a"]), json.dumps({"Records": [{"s3": {"object": {"key": "x/y"}}}]})]
+    messages = [
+        {"MessageId": f"m-{i}", "ReceiptHandle": "r", "Body": body, "MD5OfBody": ""}
+        for i, body in enumerate(bodies)
+    ]
+    assert deliver(mark, messages, QUEUE_ARN) == {"batchItemFailures": []}

@@ -102,6 +102,8 @@ def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(
         "AlertDeadLetterQueue",
         "JobsQueue",
         "JobsDeadLetterQueue",
+        "PhotoUploadsQueue",
+        "PhotoUploadsDeadLetterQueue",
     }
     for logical_id, raw in queues.items():
         url = physical.refs[logical_id]
