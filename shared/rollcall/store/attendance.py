@@ -38,6 +38,7 @@ from rollcall.store.table import OrgRecords, check_id
 
 WriteMode = Literal["merge", "replace", "if_absent"]
 
+LATEST_SEARCH_MONTHS = 360  # how far back the latest record is looked for (30 years of month shards)
 CONCURRENT_WRITES = 16  # within the shared client's 32 pooled connections (rollcall.store.clients)
 
 RANK = {Status.ABSENT: 1, Status.UNCERTAIN: 2, Status.LATE: 3, Status.PRESENT: 3}
@@ -308,6 +309,20 @@ class AttendanceRepo:
         for m in months_between(since, until):
             for item in self.records.query(self.records.key("ATT", m), index="gsi2", sk_between=(lo, hi)):
                 yield record_from_item(item)
+
+    def latest_start(self, before: datetime, *, months: int = LATEST_SEARCH_MONTHS) -> datetime | None:
+        """The start of the latest session with a record at or before ``before``: the month shards
+        are read newest first, one item each, until one has a record (None after ``months``)."""
+        hi = iso(before) + "~"
+        year, mon = utc(before).year, utc(before).month
+        for _ in range(months):
+            pk = self.records.key("ATT", f"{year:04d}-{mon:02d}")
+            for item in self.records.query(
+                pk, index="gsi2", sk_between=("0", hi), newest_first=True, limit=1, attributes=("starts_at",)
+            ):
+                return parse_time(item["starts_at"])
+            year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
+        return None
 
     def window(self, since: datetime, until: datetime, *, workers: int = 4) -> list[AttendanceRecord]:
         """Every record whose session starts in [since, until], in time order (see :meth:`window_items`)."""
