@@ -9,6 +9,9 @@ Times are timezone-aware UTC datetimes. A record is one student in one session.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -106,3 +109,16 @@ def iso(value: datetime) -> str:
 def parse_time(text: str) -> datetime:
     """An ISO-8601 time (with 'Z' or an offset; naive taken as UTC) as an aware UTC datetime."""
     return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def class_id_for(name: str) -> str:
+    """The stable id derived from a class's display name (``JARDIM DA PENHA`` → ``jardim-da-penha-1f0c2a``).
+
+    Letters lose their accents and case, every other run of characters becomes ``-`` (at most 48
+    characters kept), and 6 hex digits of the sha256 of the name (trimmed, NFC) follow, so names
+    that differ only in accents, case or punctuation (``REPÚBLICA``, ``Republica``) stay apart and
+    the same name always gives the same id."""
+    exact = unicodedata.normalize("NFC", name.strip())
+    plain = unicodedata.normalize("NFKD", exact).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:48].strip("-") or "class"
+    return f"{slug}-{hashlib.sha256(exact.encode()).hexdigest()[:6]}"

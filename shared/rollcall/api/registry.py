@@ -245,9 +245,7 @@ def get_comparison(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Queue a training job (admin); 422 INSUFFICIENT_DATA when there is clearly too little data",
 )
-def post_train(
-    model_type: str, request: Request, who: AdminOnly, body: TrainIn | None = None
-) -> JobQueued:
+def post_train(model_type: str, request: Request, who: AdminOnly, body: TrainIn | None = None) -> JobQueued:
     until = body.until if body is not None else None
     job = Trainer.of(settings_of(request, TrainSettings), who.org).request(who, model_type, until=until)
     return JobQueued(job_id=job.job_id, status=job.status, status_url=f"/v1/jobs/{job.job_id}")

@@ -1,7 +1,13 @@
 """Attendance CSV import: parse and validate the whole file, all or nothing.
 
 Columns (a header row, any order, names as below): ``student_id, class_id, session_id,
-starts_at, ends_at, status`` and optionally ``arrived_at``. Times are ISO-8601 (``Z`` or an
+starts_at, ends_at, status`` and optionally ``arrived_at`` and ``class_name``.
+
+A class is named by an id or by its display name: a ``class_id`` that is not an id
+(``JARDIM DA PENHA``, ``REPÚBLICA``) is taken as the class's name and its id is derived from it
+(``rollcall.domain.class_id_for``: stable, so the same name is the same class in every file). A
+``class_name`` column gives the name beside an id; with no ``class_id`` column the id is derived
+from ``class_name``. :attr:`ParsedCsv.class_names` maps each named class's id to its name. Times are ISO-8601 (``Z`` or an
 offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
 
 Every bad row is reported with its line number in the file (the header is line 1) and the reason,
@@ -24,18 +30,19 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from rollcall.domain import AttendanceRecord, Session, Source, Status, iso, parse_time
+from rollcall.domain import AttendanceRecord, Session, Source, Status, class_id_for, iso, parse_time
 from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.platform.errors import InvalidCsv, TooLarge
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
 MAX_REPORTED_ERRORS = 100
-REQUIRED = ("student_id", "class_id", "session_id", "starts_at", "ends_at", "status")
-OPTIONAL = ("arrived_at",)
+REQUIRED = ("student_id", "session_id", "starts_at", "ends_at", "status")
+CLASS_COLUMNS = ("class_id", "class_name")  # at least one
+OPTIONAL = ("arrived_at", *CLASS_COLUMNS)
 STATUSES = {"present": Status.PRESENT, "absent": Status.ABSENT, "late": Status.LATE}
 EARLIEST_ARRIVAL = timedelta(hours=2)  # before the start
 
@@ -46,6 +53,7 @@ class ParsedCsv:
     sessions: list[Session]
     content_hash: str
     session_lines: dict[str, int]  # session id → the line of its first row (to report store conflicts)
+    class_names: dict[str, str] = field(default_factory=dict)  # class id → display name (named classes)
 
 
 class _RowError(ValueError):
@@ -72,6 +80,7 @@ def parse(data: bytes | str) -> ParsedCsv:
     errors: list[dict[str, object]] = []
     seen: dict[tuple[str, str], int] = {}
     sessions: dict[str, tuple[Session, int]] = {}
+    names: dict[str, tuple[str, int]] = {}
     rows = 0
     for row in reader:
         if not any(cell.strip() for cell in row):
@@ -81,8 +90,9 @@ def parse(data: bytes | str) -> ParsedCsv:
             raise TooLarge({"rows": f"more than {MAX_ROWS}", "max_rows": MAX_ROWS}, code="CSV_TOO_LARGE")
         line = reader.line_num
         try:
-            record = _record(row, column, len(header))
+            record, name = _record(row, column, len(header))
             _check_consistency(record, line, seen, sessions)
+            _check_name(record.class_id, name, line, names)
         except _RowError as e:
             errors.append({"line": line, "reason": str(e)})
             continue
@@ -95,12 +105,15 @@ def parse(data: bytes | str) -> ParsedCsv:
         [s for s, _ in sessions.values()],
         content_hash(records),
         {sid: line for sid, (_, line) in sessions.items()},
+        {cid: name for cid, (name, _) in names.items()},
     )
 
 
 def _check_header(header: list[str]) -> None:
     problems = []
     missing = [c for c in REQUIRED if c not in header]
+    if not any(c in header for c in CLASS_COLUMNS):
+        missing.append("class_id (or class_name)")
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
     unknown = [c for c in header if c not in (*REQUIRED, *OPTIONAL)]
@@ -115,10 +128,40 @@ def _check_header(header: list[str]) -> None:
         )
 
 
-def _record(row: list[str], column: dict[str, int], width: int) -> AttendanceRecord:
+def _record(row: list[str], column: dict[str, int], width: int) -> tuple[AttendanceRecord, str | None]:
+    """The row's record and its class's display name (None when the class is given by id only)."""
     if len(row) != width:
         raise _RowError(f"expected {width} fields, found {len(row)}")
     cell = {name: row[i].strip() for name, i in column.items()}
+    cell["class_id"], name = _class(cell.get("class_id", ""), cell.get("class_name", ""))
+    return _attendance(cell), name
+
+
+def _class(given: str, name: str) -> tuple[str, str | None]:
+    """(class id, display name or None) from the row's class_id and class_name cells."""
+    given, name = " ".join(given.split()), " ".join(name.split())
+    if len(given) > 200 or len(name) > 200:
+        raise _RowError("a class id or name is at most 200 characters")
+    if given and ID_PATTERN.match(given):
+        return given, name or None
+    if given:  # not an id: a display name
+        if name and name != given:
+            raise _RowError(f"class_id {given[:70]!r} is not an id, and class_name differs from it")
+        return class_id_for(given), given
+    if name:
+        return class_id_for(name), name
+    raise _RowError("class_id (or class_name) is empty")
+
+
+def _check_name(class_id: str, name: str | None, line: int, names: dict[str, tuple[str, int]]) -> None:
+    if name is None:
+        return
+    first = names.setdefault(class_id, (name, line))
+    if first[0] != name:
+        raise _RowError(f"class {class_id} is named {first[0]!r} at line {first[1]}")
+
+
+def _attendance(cell: dict[str, str]) -> AttendanceRecord:
     for name in ("student_id", "class_id", "session_id"):
         if not ID_PATTERN.match(cell[name]):
             raise _RowError(f"{name} must be 1-64 letters, digits, '_', '.', '-' (got {cell[name][:70]!r})")
