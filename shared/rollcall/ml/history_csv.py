@@ -7,8 +7,9 @@ A class is named by an id or by its display name: a ``class_id`` that is not an 
 (``JARDIM DA PENHA``, ``REPÚBLICA``) is taken as the class's name and its id is derived from it
 (``rollcall.domain.class_id_for``: stable, so the same name is the same class in every file). A
 ``class_name`` column gives the name beside an id; with no ``class_id`` column the id is derived
-from ``class_name``. :attr:`ParsedCsv.class_names` maps each named class's id to its name. Times are ISO-8601 (``Z`` or an
-offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
+from ``class_name``. :attr:`ParsedCsv.class_names` maps each named class's id to its name.
+
+Times are ISO-8601 (``Z`` or an offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
 
 Every bad row is reported with its line number in the file (the header is line 1) and the reason,
 and then nothing is returned: :func:`parse` either gives every record or raises ``InvalidCsv``

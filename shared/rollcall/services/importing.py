@@ -8,7 +8,8 @@
    nothing and answers ``replayed: true`` with when and by whom the file was imported.
 3. Then, in this order: minimal profiles for unknown students (the name is the id) and class
    memberships, the sessions not stored yet, the display names of classes the file names (a
-   ``class_id`` that is not an id is a name: its id is derived, ``rollcall.domain.class_id_for``), and the attendance records (``replace``: an import
+   ``class_id`` that is not an id is a name: its id is derived, ``rollcall.domain.class_id_for``),
+   and the attendance records (``replace``: an import
    states what happened, as a correction does). The marker is marked done last, so an import cut
    short is finished by sending the file again (every write above is idempotent).
 4. The audit log records who imported what (``attendance.imported``, the counts).
