@@ -19,7 +19,8 @@ redelivery of a job that is done, or that another attempt holds, trains nothing.
 3. build the dataset (fewer than 200 usable records: the job fails with INSUFFICIENT_DATA and
    the counts), train (``rollcall.ml.train``);
 4. evaluate the active version's model on the *same* holdout, and decide activation with
-   ``rollcall.ml.policy.activation``;
+   ``rollcall.ml.policy.activation`` (the floor is the ``MIN_USEFUL_AUC`` setting); the result's
+   ``activation`` says why, with the candidate's and the active version's ROC-AUC side by side;
 5. register the version (candidate; the name is taken with a conditional write, so concurrent
    jobs cannot share one), then store its files in S3;
 6. activate it if it won, conditionally on the active version being the one it was compared with;
@@ -148,6 +149,7 @@ class Trainer:
     window: timedelta
     lease: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    min_useful_auc: float = rules.MIN_USEFUL_AUC
 
     @classmethod
     def of(cls, settings: TrainSettings, org: str) -> Trainer:
@@ -159,6 +161,7 @@ class Trainer:
             alert=lambda alert: send_alert(alert, settings.alert_queue_url),
             window=timedelta(days=settings.training_window_days),
             lease=timedelta(seconds=settings.job_lease_seconds),
+            min_useful_auc=settings.min_useful_auc,
         )
 
     @property
@@ -283,13 +286,14 @@ class Trainer:
         trained = train(data, now=now)
         self._step(jobs, job, "evaluating the active version on the same holdout")
         active_metrics = self.publisher.active_on(data, active)
-        decision = rules.activation(trained.metrics, active_metrics)
+        decision = rules.activation(trained.metrics, active_metrics, min_auc=self.min_useful_auc)
         evaluation = {
             "activated": decision.yes,
             "reason": decision.reason,
             "candidate": _headline(trained.metrics),
             "active_version": state.active,
             "active_on_same_holdout": _headline(active_metrics) if active_metrics else None,
+            "min_useful_auc": self.min_useful_auc,
         }
         self._step(jobs, job, "storing the artifact")
         entry = self.publisher.register(job, trained, state, evaluation)
@@ -307,6 +311,14 @@ class Trainer:
             "version": entry.version,
             "activated": evaluation["activated"],
             "decision": evaluation["reason"],
+            "activation": {
+                "activated": evaluation["activated"],
+                "reason": evaluation["reason"],
+                "roc_auc": _headline(trained.metrics)["roc_auc"],
+                "min_useful_auc": self.min_useful_auc,
+                "active_version": state.active,
+                "active_roc_auc": (_headline(active_metrics)["roc_auc"] if active_metrics else None),
+            },
             "metrics": _headline(trained.metrics),
             "active_on_same_holdout": evaluation["active_on_same_holdout"],
             "counts": data.counts,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -227,3 +228,24 @@ def test_an_until_in_the_request_ends_the_window_there(stores: Stores) -> None:
     done = trainer.run(JobMessage.parse(message, "m-until"))
     assert done.status == "succeeded"
     assert done.result["counts"]["usable_records"] == sum(r.starts_at <= until for r in history.records)
+
+
+def test_a_version_under_the_useful_minimum_is_refused_and_the_result_says_why(stores: Stores) -> None:
+    # Given an organisation with an active version
+    store(stores.records("train-floor"), recent_history("train-floor", students=12, seed=12))
+    trainer = stores.trainer("train-floor", Outbox())
+    assert trainer.run(JobMessage("train-floor", "job-floor-1")).result["activated"] is True
+
+    # When a new version is trained under a floor no model reaches
+    strict = replace(trainer, min_useful_auc=0.99)
+    done = strict.run(JobMessage("train-floor", "job-floor-2"))
+
+    # Then it is registered, not activated, and the result explains it beside the active score
+    activation = done.result["activation"]
+    assert (done.status, activation["activated"], activation["min_useful_auc"]) == ("succeeded", False, 0.99)
+    assert activation["active_version"] == "v0001"
+    assert activation["active_roc_auc"] == done.result["active_on_same_holdout"]["roc_auc"] > 0.5
+    assert activation["roc_auc"] == done.result["metrics"]["roc_auc"]
+    assert "below the useful minimum 0.99" in activation["reason"]
+    assert f"the active version scores {activation['active_roc_auc']:.4f}" in activation["reason"]
+    assert stores.registry("train-floor").state("attendance").active == "v0001"
