@@ -83,6 +83,11 @@ class AttendanceRecord:
     marked_by: str | None = None
     marked_at: datetime | None = field(default=None, compare=False)
     note: str | None = None
+    # Covariates (rollcall.ml.covariates): when the session was booked, whether a reminder was sent,
+    # and the student's attributes as (name, number or text) pairs sorted by name.
+    scheduled_at: datetime | None = None
+    reminder_sent: bool | None = None
+    attributes: tuple[tuple[str, float | str], ...] = ()
 
     @property
     def attended(self) -> bool:

@@ -9,6 +9,11 @@ A class is named by an id or by its display name: a ``class_id`` that is not an 
 ``class_name`` column gives the name beside an id; with no ``class_id`` column the id is derived
 from ``class_name``. :attr:`ParsedCsv.class_names` maps each named class's id to its name.
 
+Covariates (``rollcall.ml.covariates``), all optional, empty cells allowed: ``scheduled_at`` (when
+the session was booked or announced: at most a day after its start, as a same-day booking of a
+session dated at midnight is), ``reminder_sent`` (``true``/``false``, ``yes``/``no``, ``1``/``0``) and
+up to 20 student attributes ``attr_<name>`` (a number, or a category of at most 64 characters).
+
 Times are ISO-8601 (``Z`` or an offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
 
 Every bad row is reported with its line number in the file (the header is line 1) and the reason,
@@ -35,6 +40,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from rollcall.domain import AttendanceRecord, Session, Source, Status, class_id_for, iso, parse_time
+from rollcall.ml.covariates import (
+    ATTR_PREFIX,
+    ATTRIBUTE_NAME,
+    MAX_ATTRIBUTES,
+    attribute_value,
+    attributes_of,
+)
 from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.platform.errors import InvalidCsv, TooLarge
 
@@ -43,7 +55,9 @@ MAX_ROWS = 50_000
 MAX_REPORTED_ERRORS = 100
 REQUIRED = ("student_id", "session_id", "starts_at", "ends_at", "status")
 CLASS_COLUMNS = ("class_id", "class_name")  # at least one
-OPTIONAL = ("arrived_at", *CLASS_COLUMNS)
+OPTIONAL = ("arrived_at", *CLASS_COLUMNS, "scheduled_at", "reminder_sent")
+LATEST_BOOKING = timedelta(days=1)  # after the start
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 STATUSES = {"present": Status.PRESENT, "absent": Status.ABSENT, "late": Status.LATE}
 EARLIEST_ARRIVAL = timedelta(hours=2)  # before the start
 
@@ -75,7 +89,7 @@ def parse(data: bytes | str) -> ParsedCsv:
     reader = csv.reader(io.StringIO(text))
     header = [h.strip().lower() for h in next(reader, [])]
     _check_header(header)
-    column = {name: header.index(name) for name in (*REQUIRED, *OPTIONAL) if name in header}
+    column = {name: i for i, name in enumerate(header) if name in (*REQUIRED, *OPTIONAL) or _is_attr(name)}
 
     records: list[AttendanceRecord] = []
     errors: list[dict[str, object]] = []
@@ -117,9 +131,12 @@ def _check_header(header: list[str]) -> None:
         missing.append("class_id (or class_name)")
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
-    unknown = [c for c in header if c not in (*REQUIRED, *OPTIONAL)]
+    unknown = [c for c in header if c not in (*REQUIRED, *OPTIONAL) and not _is_attr(c)]
     if unknown:
         problems.append(f"unknown column(s): {', '.join(unknown)}")
+    attrs = [c for c in header if _is_attr(c)]
+    if len(attrs) > MAX_ATTRIBUTES:
+        problems.append(f"at most {MAX_ATTRIBUTES} attr_ columns (found {len(attrs)})")
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         problems.append(f"repeated column(s): {', '.join(duplicated)}")
@@ -127,6 +144,10 @@ def _check_header(header: list[str]) -> None:
         raise InvalidCsv(
             {"errors": [{"line": 1, "reason": p} for p in problems], "error_count": len(problems), "rows": 0}
         )
+
+
+def _is_attr(name: str) -> bool:
+    return name.startswith(ATTR_PREFIX) and bool(ATTRIBUTE_NAME.match(name[len(ATTR_PREFIX) :]))
 
 
 def _record(row: list[str], column: dict[str, int], width: int) -> tuple[AttendanceRecord, str | None]:
@@ -178,6 +199,15 @@ def _attendance(cell: dict[str, str]) -> AttendanceRecord:
             raise _RowError("arrived_at is given for an absence")
         if not starts - EARLIEST_ARRIVAL <= arrived <= ends:
             raise _RowError("arrived_at must lie between 2 hours before starts_at and ends_at")
+    scheduled = _time(cell, "scheduled_at") if cell.get("scheduled_at") else None
+    if scheduled is not None and scheduled > starts + LATEST_BOOKING:
+        raise _RowError("scheduled_at is more than a day after starts_at")
+    reminder = None
+    if cell.get("reminder_sent"):
+        reminder = BOOLEANS.get(cell["reminder_sent"].lower())
+        if reminder is None:
+            raise _RowError(f"reminder_sent must be true or false (got {cell['reminder_sent'][:20]!r})")
+    attrs = {k[len(ATTR_PREFIX) :]: attribute_value(v) for k, v in cell.items() if k.startswith(ATTR_PREFIX)}
     return AttendanceRecord(
         student_id=cell["student_id"],
         session_id=cell["session_id"],
@@ -187,6 +217,9 @@ def _attendance(cell: dict[str, str]) -> AttendanceRecord:
         status=status,
         arrived_at=arrived,
         source=Source.IMPORT,
+        scheduled_at=scheduled,
+        reminder_sent=reminder,
+        attributes=attributes_of(attrs),
     )
 
 
@@ -219,7 +252,16 @@ def content_hash(records: list[AttendanceRecord]) -> str:
     """sha256 of the records in a canonical form (sorted, normalised times)."""
     lines = sorted(
         f"{r.session_id}|{r.student_id}|{r.class_id}|{iso(r.starts_at)}|{iso(r.ends_at)}|{r.status.value}|"
-        f"{iso(r.arrived_at) if r.arrived_at else ''}"
+        f"{iso(r.arrived_at) if r.arrived_at else ''}{_covariates(r)}"
         for r in records
     )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _covariates(r: AttendanceRecord) -> str:
+    """The record's covariates in the hash (nothing when it has none: older hashes stay)."""
+    if r.scheduled_at is None and r.reminder_sent is None and not r.attributes:
+        return ""
+    scheduled = iso(r.scheduled_at) if r.scheduled_at else ""
+    reminder = "" if r.reminder_sent is None else str(int(r.reminder_sent))
+    return f"|{scheduled}|{reminder}|" + ";".join(f"{k}={v!r}" for k, v in r.attributes)

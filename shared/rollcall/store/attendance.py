@@ -210,6 +210,12 @@ def record_to_item(
         item["arrived_at"] = iso(rec.arrived_at)
     if rec.marked_at is not None:
         item["marked_at"] = iso(rec.marked_at)
+    if rec.scheduled_at is not None:
+        item["scheduled_at"] = iso(rec.scheduled_at)
+    if rec.reminder_sent is not None:
+        item["reminder_sent"] = rec.reminder_sent
+    if rec.attributes:
+        item["attrs"] = dict(rec.attributes)
     for name in OPTIONAL_FIELDS:
         value = getattr(rec, name)
         if value is not None:
@@ -233,7 +239,14 @@ def record_from_item(item: dict[str, Any]) -> AttendanceRecord:
         marked_by=item.get("marked_by"),
         marked_at=parse_time(item["marked_at"]) if item.get("marked_at") else None,
         note=item.get("note"),
+        scheduled_at=parse_time(item["scheduled_at"]) if item.get("scheduled_at") else None,
+        reminder_sent=item.get("reminder_sent"),
+        attributes=tuple(sorted((k, _attr(v)) for k, v in (item.get("attrs") or {}).items())),
     )
+
+
+def _attr(value: Any) -> float | str:
+    return value if isinstance(value, str) else float(value)
 
 
 class AttendanceRepo:
