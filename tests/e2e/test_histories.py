@@ -17,7 +17,7 @@ from tests.integration.runtime.helpers import wait_for
 ORG = "clinic"
 CSV = {"content-type": "text/csv"}
 NAMES = {class_id_for(name): name for name in CLINICS}
-FILES = 10
+FILES = 24
 
 
 def as_csv(records: list[AttendanceRecord]) -> bytes:
@@ -57,7 +57,7 @@ def history() -> AppointmentHistory:
 
 @pytest.fixture(scope="module")
 def imported(stack: LocalStack, history: AppointmentHistory) -> list[dict[str, Any]]:
-    """The history in files of about 120 people each (an import answers within the API's 30 s)."""
+    """The history in files of about 50 people each (an import answers within the API's 30 s)."""
     teacher = stack.client("teacher", org=ORG)
     answers = []
     for part in range(FILES):
