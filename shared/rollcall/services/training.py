@@ -322,6 +322,7 @@ class Trainer:
             "metrics": _headline(trained.metrics),
             "active_on_same_holdout": evaluation["active_on_same_holdout"],
             "counts": data.counts,
+            "window": stats.get("window"),
             "archived": archived,
             "sha256": entry.sha256,
         }

@@ -38,7 +38,7 @@ from rollcall.store.table import OrgRecords, check_id
 
 WriteMode = Literal["merge", "replace", "if_absent"]
 
-LATEST_SEARCH_MONTHS = 360  # how far back the latest record is looked for (30 years of month shards)
+LATEST_SEARCH_MONTHS = 240  # how far back the latest record is looked for (20 years of month shards)
 CONCURRENT_WRITES = 16  # within the shared client's 32 pooled connections (rollcall.store.clients)
 
 RANK = {Status.ABSENT: 1, Status.UNCERTAIN: 2, Status.LATE: 3, Status.PRESENT: 3}

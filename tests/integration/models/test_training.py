@@ -204,6 +204,7 @@ def test_a_history_of_2016_trains_on_a_window_ending_at_its_latest_record(stores
     assert done.result["counts"]["usable_records"] == len(history.records)
     stats = stores.registry("train-old").state("attendance").data_stats
     assert stats["window"]["until"] == latest.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert done.result["window"] == stats["window"]
 
 
 def test_an_until_in_the_request_ends_the_window_there(stores: Stores) -> None:
