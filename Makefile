@@ -12,6 +12,8 @@ VENV := .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.txt shared/requirements.txt layers/*/requirements.txt | cksum | cut -d' ' -f1)
 BUILT := .aws-sam/build/template.yaml
+# The local DynamoDB (dynalite, npm): installed from local/emulator/package-lock.json.
+NODE_STAMP := local/emulator/node_modules/.installed-$(shell cat local/emulator/package-lock.json | cksum | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # testkit/ (synthetic worlds, seeding) is at the top: on the path of tests, bench and local commands only.
 export PYTHONPATH := $(CURDIR)/shared:$(CURDIR)/local:$(CURDIR)
@@ -49,9 +51,15 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-install: $(STAMP)  ## create the venv (python3.12) and install everything
+$(NODE_STAMP): local/emulator/package.json local/emulator/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: install Node.js 20 (the local DynamoDB runs on it)"; exit 1; }
+	cd local/emulator && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f local/emulator/node_modules/.installed-*
+	@touch $@
 
-$(BUILT): $(STAMP) template.yaml samconfig.toml $(shell find functions shared layers -type f -not -path '*/__pycache__/*')
+install: $(STAMP) $(NODE_STAMP)  ## create the venv (python3.12) and install everything
+
+$(BUILT): $(STAMP) template.yaml samconfig.toml $(shell find functions shared layers -type f -not -path '*/__pycache__/*') | $(NODE_STAMP)
 	sam build --config-env local 2>&1 | tee .aws-sam-build.log
 	@! grep -iE '^(warning|.*\bwarn(ing)?:)' .aws-sam-build.log || { echo "sam build printed warnings"; exit 1; }
 	@rm -f .aws-sam-build.log

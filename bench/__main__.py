@@ -12,7 +12,15 @@ from pathlib import Path
 from bench.harness import Report
 
 # each "bench.<name>" exposes run(report)
-MODULES: list[str] = ["bench.face", "bench.ml", "bench.histories", "bench.anomaly", "bench.layers"]
+MODULES: list[str] = [
+    "bench.face",
+    "bench.ml",
+    "bench.histories",
+    "bench.anomaly",
+    "bench.layers",
+    "bench.bulk",
+    "bench.emulator",
+]
 
 
 def main(argv: list[str]) -> int:

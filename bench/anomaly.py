@@ -284,7 +284,7 @@ def _emulator(section: Section, settings: AnomalyScanSettings) -> None:
         f"the emulator scans found {len(full.raised)} anomalies, alerted {full.alerts_sent}; the cached "
         f"scan six hours later read {cached.read['attendance_records']:,} records and raised "
         f"{len(cached.raised)} (the 24-hour dedupe suppressed {len(cached.suppressed)}). Reading the whole "
-        "window is bound by moto: it serialises every answer in Python, one server process; on DynamoDB "
+        "window on the local DynamoDB (dynalite) is bound by the client's decoding; on DynamoDB "
         "the same read is about 330 pages of 1 MB, 4 week slices at a time, plus the client's decoding "
         "above. The window cache keeps what a scan read (gzipped JSON in the scan-cache bucket) and the "
         "next scan reads only what was written since (the change index, gsi3); a whole read is made when "
@@ -294,15 +294,13 @@ def _emulator(section: Section, settings: AnomalyScanSettings) -> None:
 
 
 def _serve(port: int, history: SyntheticHistory, ready: Queue[Any]) -> None:
-    """The emulator (moto) with the template's resources and ``history`` stored: attendance put
-    straight into moto's table (storing 460,000 records over HTTP would take 15 minutes), the rest
-    through the real repositories."""
-    from moto.dynamodb.models import dynamodb_backends
-
+    """The emulator with the template's resources and ``history`` stored: attendance by
+    BatchWriteItem (4 writers), the rest through the real repositories."""
+    from bench.emulator import batch_write
     from rollcall.store.attendance import record_to_item
     from rollcall.store.table import OrgRecords, to_item
     from rollcall_local.config import LocalConfig
-    from rollcall_local.emulator import EMULATOR_ACCOUNT, EMULATOR_CREDENTIALS, Aws, Emulator
+    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
     from rollcall_local.provision import provision
     from rollcall_local.session import load_template
     from testkit.seeding import store_history
@@ -314,10 +312,9 @@ def _serve(port: int, history: SyntheticHistory, ready: Queue[Any]) -> None:
     physical = provision(load_template(local), aws)
     table = physical.refs["RecordsTable"]
     records = OrgRecords(history.org, table, client=aws.client("dynamodb"))
-    backend = dynamodb_backends[EMULATOR_ACCOUNT]["us-east-1"]
-    for r in history.records:
-        # written when its session ended, as marking writes it (the change index files it then)
-        backend.put_item(table, to_item(record_to_item(records, r, changed_at=r.ends_at)))
+    # written when its session ended, as marking writes it (the change index files it then)
+    items = [to_item(record_to_item(records, r, changed_at=r.ends_at)) for r in history.records]
+    batch_write(aws.client("dynamodb"), table, items)
     store_history(records, _without_attendance(history))
     ready.put((table, physical.refs["AlertQueue"], physical.refs["ScanCacheBucket"]))
     while True:

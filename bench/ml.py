@@ -380,8 +380,8 @@ def _over_http(section: Section) -> None:
                 "dynamodb",
                 endpoint_url=stack.endpoint,
                 region_name="us-east-1",
-                aws_access_key_id="bench",
-                aws_secret_access_key="bench",
+                aws_access_key_id="testing",  # the local stack's key: the emulator refuses others
+                aws_secret_access_key="testing",
             )
             store_history(OrgRecords("bench-http", "rollcall-local-records", client=dynamodb), org)
             _train_over_http(stack)

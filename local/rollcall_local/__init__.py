@@ -19,15 +19,18 @@ Commands (``python -m rollcall_local <command> --help``; the Makefile targets ca
 What ``run`` serves (127.0.0.1 only):
 - the HTTP API on :3000 (ROLLCALL_API_PORT): the template's HttpApi routes as API Gateway
   payload 2.0 events; ``/openapi.json`` (all functions' documents merged) and ``/docs``;
-- AWS on :4566 (ROLLCALL_EMULATOR_PORT): moto's server, embedded, unless AWS_ENDPOINT_URL names
+- AWS on :4566 (ROLLCALL_EMULATOR_PORT): moto's server, embedded, behind a front that refuses
+  browser origins and requests not signed with the local key, and sends DynamoDB to dynalite
+  (LevelDB under .local/state; :mod:`rollcall_local.dynamodb`), unless AWS_ENDPOINT_URL names
   another endpoint (LocalStack, AWS), which is then used as is. Point boto3 or the AWS CLI at it
-  with ``AWS_ENDPOINT_URL=http://127.0.0.1:4566`` and any credentials;
+  with ``AWS_ENDPOINT_URL=http://127.0.0.1:4566`` and the key ``testing`` (any secret);
 - SQS event sources polled and delivered in batches (partial batch failures, DLQ redrive);
 - EventBridge schedules fired on their rate()/cron() (in UTC) and on demand (``make fire``).
 
 Files (``.local/``, git-ignored; ROLLCALL_LOCAL_DIR moves it): ``jwt-secret`` (the HS256 secret
-given to the functions as the template's JwtSecret; mode 0600), ``state/`` (S3 objects, DynamoDB
-items and SQS messages saved on stop, restored on start; embedded emulator only), ``logs/<Function>.log``
+given to the functions as the template's JwtSecret; mode 0600), ``state/`` (DynamoDB's LevelDB, written as
+it goes; S3 objects and SQS messages written within a second of a change, restored on start;
+embedded emulator only; folders 0700, files 0600), ``logs/<Function>.log``
 (the functions' output), ``runtime/`` (what the Lambda python3.12 runtime provides: boto3 & co.).
 
 Other variables: ROLLCALL_PROJECT_DIR, ROLLCALL_BUILD_DIR, ROLLCALL_CONFIG_ENV (samconfig env,

@@ -72,6 +72,11 @@ class LocalConfig:
         return self.local_dir / "state"
 
     @property
+    def dynamodb_dir(self) -> Path:
+        """The local DynamoDB's LevelDB folder (written as the stack runs, not on stop)."""
+        return self.state_dir / "dynamodb.leveldb"
+
+    @property
     def logs_dir(self) -> Path:
         return self.local_dir / "logs"
 
@@ -125,3 +130,12 @@ def parse_overrides(value: str | list[str]) -> dict[str, str]:
                 raise ValueError(f"parameter override {item!r} is not KEY=VALUE")
             result[key] = val
     return result
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` as a folder only its owner can enter (0700), and so every folder made for it."""
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for folder in (path, *made):
+        os.chmod(folder, 0o700)
+    return path

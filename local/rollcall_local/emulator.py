@@ -14,12 +14,17 @@ import logging
 import os
 import socket
 import threading
-import urllib.request
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rollcall_local.config import HOST, LocalConfig
+from rollcall_local.dynamodb import Dynalite
 from rollcall_local.errors import LocalError
+from rollcall_local.front import Front
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
 
 EMULATOR_ACCOUNT = "123456789012"
 EMULATOR_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -50,48 +55,58 @@ class Aws:
 
 
 class Emulator:
-    """moto's ThreadedMotoServer on 127.0.0.1:port, owned by this process."""
+    """The emulator this process owns on 127.0.0.1:port: moto's server behind :class:`Front`, with
+    DynamoDB served by dynalite (:mod:`rollcall_local.dynamodb`; in LevelDB under ``data_dir``,
+    else in memory)."""
 
-    def __init__(self, port: int) -> None:
-        from moto.server import ThreadedMotoServer
-
-        from rollcall_local import moto_index
-
-        moto_index.install()  # queries read their partition, not the whole table
+    def __init__(self, port: int, data_dir: Path | None = None) -> None:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per AWS request
         self.port = port
         self.endpoint = f"http://{HOST}:{port}"
-        self._server = ThreadedMotoServer(HOST, port, verbose=False)
-        self._failure: BaseException | None = None
+        self.dynamodb = Dynalite(data_dir)
+        self.front: Front | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        # ThreadedMotoServer.start() waits forever if the port cannot be bound: bind in our own
-        # thread and wait with a bound instead.
-        server = self._server
+        from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
 
-        def serve() -> None:
-            try:
-                server._server_entry()
-            except BaseException as e:  # reported by start()
-                self._failure = e
-                server._server_ready_event.set()
-
-        server._thread = threading.Thread(target=serve, name="moto-server", daemon=True)
-        server._thread.start()
-        if not server._server_ready_event.wait(START_TIMEOUT_SECONDS) or self._failure:
-            raise LocalError(f"the emulator could not listen on {self.endpoint}: {self._failure}")
+        self.dynamodb.start()
+        try:
+            moto_app = DomainDispatcherApplication(create_backend_app)
+            data_dir = self.dynamodb.data_dir
+            self.front = Front(
+                moto_app,
+                self.dynamodb.socket,
+                EMULATOR_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                settings=data_dir.with_name(data_dir.name + ".settings.json") if data_dir else None,
+            )
+            self._server = make_server(HOST, self.port, self.front, True, request_handler=MotoRequestHandler)
+        except BaseException as e:
+            self.dynamodb.stop()
+            raise LocalError(f"the emulator could not listen on {self.endpoint}: {e}") from None
+        self._thread = threading.Thread(target=self._server.serve_forever, name="emulator", daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
-        """Stop serving and forget every resource (moto's state lives in this process)."""
-        try:
-            reset = f"{self.endpoint}/moto-api/reset"  # our own server on 127.0.0.1
-            urllib.request.urlopen(urllib.request.Request(reset, method="POST"), timeout=5).close()  # noqa: S310
-        except OSError:
-            pass
-        inner = self._server._server
-        self._server.stop()
-        if inner is not None:
-            inner.server_close()
+        """Stop serving, forget moto's resources (they live in this process), stop DynamoDB."""
+        from moto.moto_api._internal.models import moto_api_backend
+
+        server, self._server = self._server, None
+        thread, self._thread = self._thread, None
+        if server is not None:
+            if thread is not None and thread.is_alive():
+                # shutdown() waits for the serving loop without a bound: bound it
+                stopper = threading.Thread(target=server.shutdown, name="emulator-stop", daemon=True)
+                stopper.start()
+                stopper.join(timeout=5)
+                thread.join(timeout=5)
+            server.server_close()
+        if self.front is not None:
+            self.front.close()
+        moto_api_backend.reset()
+        self.dynamodb.stop()
 
 
 @functools.cache
@@ -134,7 +149,7 @@ def connect(config: LocalConfig, *, must_own: bool = False) -> tuple[Aws, Emulat
                 "or set ROLLCALL_EMULATOR_PORT"
             )
     else:
-        emulator = Emulator(config.emulator_port)
+        emulator = Emulator(config.emulator_port, config.dynamodb_dir)
         emulator.start()
     return Aws(f"http://{HOST}:{config.emulator_port}", region, True, dict(EMULATOR_CREDENTIALS)), emulator
 

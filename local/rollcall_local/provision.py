@@ -7,6 +7,9 @@ What is applied, per type (the rest of a resource's properties is not emulated):
   ``aws:SecureTransport`` deny (which a production bucket should have) would refuse every request.
 - DynamoDB tables: keys, billing mode, GSIs/LSIs, streams, SSE, then TTL and point-in-time recovery.
 - SQS queues: every attribute, dead-letter queues first (RedrivePolicy), by dependency order.
+- S3 bucket notifications to SQS queues (``NotificationConfiguration.QueueConfigurations``), once
+  the queues exist: the emulator then sends a bucket's object events to the queue, which the local
+  runtime polls as Lambda's event source would.
 - EventBridge rules: one per Schedule event (its expression and state), targeting the function.
 
 :func:`planned` gives the physical ids the stack's resources get (the names are deterministic:
@@ -87,6 +90,8 @@ def provision(template: Template, aws: Aws) -> Physical:
         props = template.resolve(template.resources_of(QUEUE)[logical_id], physical)
         url, arn = _queue(sqs, physical.attribute(logical_id, "QueueName"), props)
         physical.set(logical_id, url, Arn=arn, QueueUrl=url)
+    for logical_id, props in template.resources_of(BUCKET).items():
+        _notifications(s3, physical.refs[logical_id], template.resolve(props, physical))
     events = aws.client("events")
     for schedule in template.schedules(physical).values():
         rule = {"Name": schedule.name, "ScheduleExpression": schedule.expression}
@@ -150,6 +155,23 @@ def _bucket(s3: Any, name: str, props: dict[str, Any], region: str) -> None:
     cors = (props.get("CorsConfiguration") or {}).get("CorsRules")
     if cors:
         s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": [_cors_rule(rule) for rule in cors]})
+
+
+def _notifications(s3: Any, name: str, props: dict[str, Any]) -> None:
+    """CloudFormation's queue notifications of a bucket → the S3 API's (other targets are not emulated)."""
+    queues = (props.get("NotificationConfiguration") or {}).get("QueueConfigurations") or []
+    if not queues:
+        return
+    configurations = []
+    for queue in queues:
+        configuration: dict[str, Any] = {"QueueArn": queue["Queue"], "Events": [queue["Event"]]}
+        rules = ((queue.get("Filter") or {}).get("S3Key") or {}).get("Rules")
+        if rules:
+            configuration["Filter"] = {"Key": {"FilterRules": rules}}
+        configurations.append(configuration)
+    s3.put_bucket_notification_configuration(
+        Bucket=name, NotificationConfiguration={"QueueConfigurations": configurations}
+    )
 
 
 def _encryption_rule(rule: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ The session saves and restores state only when it started the embedded emulator 
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +22,7 @@ from typing import Any
 
 from rollcall_local import devauth, provision, state
 from rollcall_local.cfn import load_yaml
-from rollcall_local.config import LocalConfig
+from rollcall_local.config import LocalConfig, private_dir
 from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws, Emulator, connect, region_from_env
 from rollcall_local.errors import LocalError
 from rollcall_local.invoke import Result, Worker, invoke_once
@@ -78,6 +79,7 @@ class Session:
             check_runtime(function)  # fail at start, not at the first request
         self.runtime = runtime_dir(config.runtime_dir)
         self.restored: state.Counts | None = None
+        self.snapshots: state.Snapshots | None = None
 
     @classmethod
     def open(cls, config: LocalConfig, *, must_own: bool = False) -> Session:
@@ -93,11 +95,22 @@ class Session:
             session = cls(config, aws, emulator, template, physical)
             if session.owns_state:
                 session.restored = state.restore(aws, template, physical, config.state_dir)
+                session._keep_state()
         except BaseException:
             if emulator is not None:
                 emulator.stop()
             raise
         return session
+
+    def _keep_state(self) -> None:
+        """Save S3 and SQS within a second of every change (DynamoDB is on disk already)."""
+        assert self.emulator is not None and self.emulator.front is not None
+        self.snapshots = state.Snapshots(self.save)
+        self.emulator.front.on_write = self.snapshots.changed
+        self.snapshots.start()
+
+    def save(self) -> state.Counts:
+        return state.save(self.aws, self.template, self.physical, self.config.state_dir)
 
     @property
     def owns_state(self) -> bool:
@@ -108,7 +121,11 @@ class Session:
         if self.emulator is None:
             return None
         try:
-            return state.save(self.aws, self.template, self.physical, self.config.state_dir)
+            if self.snapshots is not None:
+                self.snapshots.stop()
+                if self.snapshots.failure is not None:
+                    print(f"a background save of S3/SQS failed: {self.snapshots.failure}", file=sys.stderr)
+            return self.save()
         finally:
             self.emulator.stop()
             self.emulator = None
@@ -135,8 +152,10 @@ class Session:
 
     def spawn_logged(self, function: Function) -> Worker:
         """A warm worker, logging to ``.local/logs/<LogicalId>.log``."""
-        self.config.logs_dir.mkdir(parents=True, exist_ok=True)
-        return self.spawn(function, self.config.logs_dir / f"{function.logical_id}.log")
+        log = private_dir(self.config.logs_dir) / f"{function.logical_id}.log"
+        log.touch(mode=0o600)
+        os.chmod(log, 0o600)
+        return self.spawn(function, log)
 
     def invoke_once(self, name: str, event: Any) -> Result:
         return invoke_once(self.spawn, self.function(name), event)

@@ -1,31 +1,58 @@
-"""Keep the embedded emulator's data across restarts (the emulator itself keeps nothing).
+"""Keep the embedded emulator's data across restarts and crashes.
 
-On stop the local stack saves, under ``.local/state/`` (git-ignored), by logical id:
-- ``s3/<Bucket>/index.json`` and ``s3/<Bucket>/objects/<n>``: every object's current version,
-  with its content type and user metadata;
-- ``dynamodb/<Table>.jsonl``: every item, in DynamoDB's typed JSON (binary values in base64);
-- ``sqs/<Queue>.jsonl``: every visible message (body, attributes, FIFO group). Messages being
-  processed at that moment are invisible, hence not saved.
+Under ``.local/state/`` (git-ignored; folders 0700, files 0600):
+- ``dynamodb.leveldb/``: the local DynamoDB's LevelDB (dynalite). Every write is there once it is
+  acknowledged: nothing to save or restore, and a SIGKILL of the whole stack loses nothing.
+- ``s3/<bucket>/index.json`` and ``s3/<bucket>/objects/<file>``: every object's current version
+  with its content type and user metadata (an object file is written once, then kept while the
+  index names it);
+- ``sqs/<queue>.pickle``: every message, in flight or not, with its receive count, first-receive
+  and sent times, FIFO group and deduplication id.
 
-On start, after provisioning, it puts them back. Only ever used with the embedded emulator:
-against LocalStack or AWS the data lives there. ``reset`` forgets the saved state.
+S3 and SQS live in moto, in this process: :class:`Snapshots` writes them within about a second of
+a change (:data:`SNAPSHOT_SECONDS`), so a crash loses at most the last seconds of S3 and SQS
+writes (documented as 5 s); a clean stop writes them once more. Every file is written to a
+temporary name and renamed, so a crash during a save leaves the previous save whole.
+
+On start, after provisioning, S3 objects and SQS messages are put back (messages that were in
+flight become visible again, their receive counts kept, so redrive to a dead-letter queue still
+counts them). Only ever used with the embedded emulator: against LocalStack or AWS the data lives
+there. ``reset`` forgets the saved state.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
+import os
+import pickle
 import shutil
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rollcall_local.emulator import Aws
-from rollcall_local.provision import queue_order
-from rollcall_local.template import BUCKET, TABLE, Physical, Template
+from rollcall_local.config import private_dir
+from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws
+from rollcall_local.template import BUCKET, QUEUE, TABLE, Physical, Template
 
-SAVE_VISIBILITY_SECONDS = 60
+SNAPSHOT_SECONDS = 1.0
+_SQS_FIELDS = (
+    "id",
+    "body",
+    "message_attributes",
+    "sender_id",
+    "sent_timestamp",
+    "approximate_first_receive_timestamp",
+    "approximate_receive_count",
+    "deduplication_id",
+    "group_id",
+    "sequence_number",
+    "system_attributes",
+)
 
 
 @dataclass
@@ -35,53 +62,36 @@ class Counts:
     messages: int = 0
 
     def __str__(self) -> str:
-        return f"{self.objects} S3 objects, {self.items} DynamoDB items, {self.messages} SQS messages"
+        items = f", {self.items} DynamoDB items" if self.items else ""
+        return f"{self.objects} S3 objects{items}, {self.messages} SQS messages"
 
 
 def save(aws: Aws, template: Template, physical: Physical, directory: Path) -> Counts:
-    """Write everything to ``directory`` (replaced as a whole, so a failed save loses nothing)."""
-    staging = directory.with_name(directory.name + ".saving")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    """Write S3 and SQS as they are now (DynamoDB is already on disk)."""
+    for folder in (directory, directory / "s3", directory / "sqs"):
+        private_dir(folder)
     counts = Counts()
-    s3, dynamodb, sqs = aws.client("s3"), aws.client("dynamodb"), aws.client("sqs")
     for logical_id in template.resources_of(BUCKET):
-        counts.objects += _save_bucket(s3, physical.refs[logical_id], staging / "s3" / logical_id)
-    for logical_id in template.resources_of(TABLE):
-        counts.items += _write_lines(
-            staging / "dynamodb" / f"{logical_id}.jsonl", _scan(dynamodb, physical.refs[logical_id])
-        )
-    # Source queues before their dead-letter queues: a receive may move a message to its DLQ.
-    for logical_id in reversed(queue_order(template)):
-        messages = _drain(sqs, physical.refs[logical_id])
-        counts.messages += _write_lines(staging / "sqs" / f"{logical_id}.jsonl", messages)
-    previous = directory.with_name(directory.name + ".previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if directory.exists():
-        directory.rename(previous)
-    staging.rename(directory)
-    shutil.rmtree(previous, ignore_errors=True)
+        counts.objects += _save_bucket(physical.refs[logical_id], aws.region, directory / "s3")
+    for logical_id in template.resources_of(QUEUE):
+        name = physical.attribute(logical_id, "QueueName")
+        counts.messages += _save_queue(name, aws.region, directory / "sqs")
     return counts
 
 
 def restore(aws: Aws, template: Template, physical: Physical, directory: Path) -> Counts:
-    """Put the saved data back into the (freshly provisioned) resources of the same logical ids."""
+    """Put the saved S3 objects and SQS messages back into the (freshly provisioned) resources."""
     counts = Counts()
-    s3, dynamodb, sqs = aws.client("s3"), aws.client("dynamodb"), aws.client("sqs")
+    if not directory.is_dir():
+        return counts
+    private_dir(directory)
+    s3 = aws.client("s3")
     for logical_id in template.resources_of(BUCKET):
-        counts.objects += _restore_bucket(s3, physical.refs[logical_id], directory / "s3" / logical_id)
-    for logical_id in template.resources_of(TABLE):
-        items = list(_read_lines(directory / "dynamodb" / f"{logical_id}.jsonl"))
-        for start in range(0, len(items), 25):
-            requests = [{"PutRequest": {"Item": _decode(item)}} for item in items[start : start + 25]]
-            _write_batch(dynamodb, physical.refs[logical_id], requests)
-        counts.items += len(items)
-    for logical_id in queue_order(template):
-        messages = list(_read_lines(directory / "sqs" / f"{logical_id}.jsonl"))
-        for start in range(0, len(messages), 10):
-            entries = [_entry(str(i), message) for i, message in enumerate(messages[start : start + 10])]
-            sqs.send_message_batch(QueueUrl=physical.refs[logical_id], Entries=entries)
-        counts.messages += len(messages)
+        counts.objects += _restore_bucket(s3, physical.refs[logical_id], directory / "s3")
+    for logical_id in template.resources_of(QUEUE):
+        name = physical.attribute(logical_id, "QueueName")
+        counts.messages += _restore_queue(name, aws.region, directory / "sqs")
+    counts.items += _restore_legacy_items(aws, template, physical, directory / "dynamodb")
     return counts
 
 
@@ -91,48 +101,171 @@ def reset(directory: Path) -> bool:
     return existed
 
 
+class Snapshots:
+    """Saves S3 and SQS in the background, within :data:`SNAPSHOT_SECONDS` of a change."""
+
+    def __init__(self, save_now: Any, seconds: float = SNAPSHOT_SECONDS) -> None:
+        self._save = save_now
+        self._seconds = seconds
+        self._dirty = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="state-snapshots", daemon=True)
+        self.failure: BaseException | None = None
+
+    def changed(self) -> None:
+        self._dirty.set()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            if self._dirty.wait(0.2) and not self._stopping.wait(self._seconds / 2):
+                self._dirty.clear()
+                try:
+                    self._save()
+                except Exception as e:
+                    self.failure = e
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+# --- files --------------------------------------------------------------------------------------
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file (0600) beside ``path``, then rename it over ``path``."""
+    private_dir(path.parent)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise
+
+
 # --- S3 -----------------------------------------------------------------------------------------
 
 
-def _save_bucket(s3: Any, bucket: str, folder: Path) -> int:
+def _s3_bucket(name: str) -> Any:
+    from moto.s3.models import s3_backends
+
+    return s3_backends[EMULATOR_ACCOUNT]["aws"].buckets.get(name)
+
+
+def _save_bucket(bucket_name: str, region: str, root: Path) -> int:
+    bucket = _s3_bucket(bucket_name)
+    folder = root / bucket_name
+    if bucket is None:
+        return 0
+    objects = folder / "objects"
     index: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for summary in page.get("Contents", []):
-            obj = s3.get_object(Bucket=bucket, Key=summary["Key"])
-            path = folder / "objects" / str(len(index))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(obj["Body"].read())
-            index.append(
-                {
-                    "key": summary["Key"],
-                    "content_type": obj.get("ContentType"),
-                    "metadata": obj.get("Metadata", {}),
-                }
-            )
-    if index:
-        (folder / "index.json").write_text(json.dumps(index))
+    for key_name, key in list(bucket.keys.items()):
+        if key is None or getattr(key, "value", None) is None:
+            continue
+        file = hashlib.sha256(f"{key_name}\0{key.etag}".encode()).hexdigest()
+        if not (objects / file).exists():
+            write_atomic(objects / file, key.value)
+        headers = {name.lower(): value for name, value in dict(key.metadata or {}).items()}
+        index.append(
+            {
+                "key": key_name,
+                "file": file,
+                "content_type": headers.get("content-type"),
+                "metadata": {
+                    name.removeprefix("x-amz-meta-"): value
+                    for name, value in headers.items()
+                    if name.startswith("x-amz-meta-")
+                },
+            }
+        )
+    write_atomic(folder / "index.json", json.dumps(index).encode())
+    named = {entry["file"] for entry in index}
+    if objects.is_dir():
+        for path in objects.iterdir():
+            if path.name not in named and not path.name.startswith("."):
+                path.unlink(missing_ok=True)
     return len(index)
 
 
-def _restore_bucket(s3: Any, bucket: str, folder: Path) -> int:
-    index_path = folder / "index.json"
+def _restore_bucket(s3: Any, bucket: str, root: Path) -> int:
+    index_path = root / bucket / "index.json"
     if not index_path.is_file():
         return 0
     index = json.loads(index_path.read_text())
-    for number, entry in enumerate(index):
+    for entry in index:
         extra = {"ContentType": entry["content_type"]} if entry.get("content_type") else {}
-        body = (folder / "objects" / str(number)).read_bytes()
+        body = (root / bucket / "objects" / entry["file"]).read_bytes()
         s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, Metadata=entry["metadata"], **extra)
     return len(index)
 
 
+# --- SQS ----------------------------------------------------------------------------------------
+
+
+def _sqs_queue(name: str, region: str) -> Any:
+    from moto.sqs.models import sqs_backends
+
+    return sqs_backends[EMULATOR_ACCOUNT][region].queues.get(name)
+
+
+def _save_queue(name: str, region: str, root: Path) -> int:
+    queue = _sqs_queue(name, region)
+    if queue is None:
+        return 0
+    with queue._messages_lock:
+        messages = [{field: getattr(m, field, None) for field in _SQS_FIELDS} for m in queue._messages]
+    write_atomic(root / f"{name}.pickle", pickle.dumps(messages))
+    return len(messages)
+
+
+def _restore_queue(name: str, region: str, root: Path) -> int:
+    from moto.sqs.models import Message
+
+    path = root / f"{name}.pickle"
+    queue = _sqs_queue(name, region)
+    if queue is None or not path.is_file():
+        return 0
+    saved = pickle.loads(path.read_bytes())  # noqa: S301 (our own file, 0600 in a 0700 folder)
+    restored = []
+    for fields in saved:
+        message = Message(fields["id"], fields["body"], fields.get("system_attributes"))
+        for field in _SQS_FIELDS:
+            if fields.get(field) is not None:
+                setattr(message, field, fields[field])
+        restored.append(message)  # visible now, its receive count kept
+    with queue._messages_lock:
+        queue._messages.extend(restored)
+        queue._messages_lock.notify_all()
+    return len(restored)
+
+
+# --- DynamoDB items saved by earlier versions (JSON Lines), put into the local DynamoDB once ----
+
+
+def _restore_legacy_items(aws: Aws, template: Template, physical: Physical, folder: Path) -> int:
+    if not folder.is_dir():
+        return 0
+    dynamodb = aws.client("dynamodb")
+    count = 0
+    for logical_id in template.resources_of(TABLE):
+        items = list(_read_lines(folder / f"{logical_id}.jsonl"))
+        for start in range(0, len(items), 25):
+            requests = [{"PutRequest": {"Item": _decode(item)}} for item in items[start : start + 25]]
+            _write_batch(dynamodb, physical.refs[logical_id], requests)
+        count += len(items)
+    shutil.rmtree(folder)
+    return count
+
+
 # --- DynamoDB -----------------------------------------------------------------------------------
-
-
-def _scan(dynamodb: Any, table: str) -> Iterator[dict[str, Any]]:
-    for page in dynamodb.get_paginator("scan").paginate(TableName=table):
-        for item in page.get("Items", []):
-            yield {name: _encode(value) for name, value in item.items()}
 
 
 def _write_batch(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
@@ -142,20 +275,6 @@ def _write_batch(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> N
         if not pending:
             return
     raise RuntimeError(f"could not restore every item of {table}")
-
-
-def _encode(value: dict[str, Any]) -> dict[str, Any]:
-    """A typed attribute value as JSON: binary values as base64 strings."""
-    ((kind, inner),) = value.items()
-    if kind == "B":
-        return {"B": base64.b64encode(inner).decode()}
-    if kind == "BS":
-        return {"BS": [base64.b64encode(b).decode() for b in inner]}
-    if kind == "M":
-        return {"M": {k: _encode(v) for k, v in inner.items()}}
-    if kind == "L":
-        return {"L": [_encode(v) for v in inner]}
-    return value
 
 
 def _decode(item: dict[str, Any]) -> dict[str, Any]:
@@ -173,58 +292,6 @@ def _decode_value(value: dict[str, Any]) -> dict[str, Any]:
     if kind == "L":
         return {"L": [_decode_value(v) for v in inner]}
     return value
-
-
-# --- SQS ----------------------------------------------------------------------------------------
-
-
-def _drain(sqs: Any, queue_url: str) -> Iterator[dict[str, Any]]:
-    """Every visible message, each received once (they stay hidden while the save runs)."""
-    while True:
-        messages = sqs.receive_message(
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=SAVE_VISIBILITY_SECONDS,
-            AttributeNames=["MessageGroupId", "MessageDeduplicationId"],
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        if not messages:
-            return
-        for message in messages:
-            yield {
-                "body": message["Body"],
-                "attributes": {
-                    name: {
-                        k: (base64.b64encode(v).decode() if k == "BinaryValue" else v)
-                        for k, v in attr.items()
-                    }
-                    for name, attr in message.get("MessageAttributes", {}).items()
-                },
-                **{k: v for k, v in message.get("Attributes", {}).items() if k.startswith("Message")},
-            }
-
-
-def _entry(entry_id: str, message: dict[str, Any]) -> dict[str, Any]:
-    attributes = {
-        name: {k: (base64.b64decode(v) if k == "BinaryValue" else v) for k, v in attr.items()}
-        for name, attr in message["attributes"].items()
-    }
-    entry: dict[str, Any] = {"Id": entry_id, "MessageBody": message["body"], "MessageAttributes": attributes}
-    for key in ("MessageGroupId", "MessageDeduplicationId"):
-        if key in message:
-            entry[key] = message[key]
-    return entry
-
-
-# --- files --------------------------------------------------------------------------------------
-
-
-def _write_lines(path: Path, records: Iterable[dict[str, Any]]) -> int:
-    lines = [json.dumps(record) for record in records]
-    if lines:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("\n".join(lines) + "\n")
-    return len(lines)
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -2,7 +2,8 @@
 
 The same import as POST /v1/attendance/import (rollcall.services.importing): the whole file is checked
 first and bad rows are listed with their line numbers (exit 1, nothing written); importing the
-same attendance again writes nothing. Uses the running stack's emulator if one is listening,
+same attendance again writes nothing. On a terminal a line shows the records written, the rate
+and the time left. Uses the running stack's emulator if one is listening,
 else starts the embedded one (and keeps its state).
 """
 
@@ -31,6 +32,7 @@ def main(args: argparse.Namespace) -> int:
     from rollcall.store.table import OrgRecords, check_id
     from rollcall_local.config import LocalConfig
     from rollcall_local.errors import LocalError
+    from rollcall_local.progress import Progress
     from rollcall_local.session import Session
 
     logger.setLevel("WARNING")
@@ -44,10 +46,16 @@ def main(args: argparse.Namespace) -> int:
             args.org, session.physical.refs["RecordsTable"], client=session.aws.client("dynamodb")
         )
         try:
-            result = import_csv(records, who, data, now=datetime.now(UTC))
+            with Progress("import", _rows(data), unit="records") as progress:
+                result = import_csv(records, who, data, now=datetime.now(UTC), progress=progress.callback)
         except RollcallError as e:
             print(json.dumps(e.body(), indent=2))
             print(f"refused ({e.code}): nothing was imported", file=sys.stderr)
             return 1
     print(json.dumps(asdict(result), indent=2))
     return 0
+
+
+def _rows(data: bytes) -> int:
+    """The file's rows, for the progress line (its non-empty lines but the header)."""
+    return max(0, sum(1 for line in data.splitlines() if line.strip()) - 1)

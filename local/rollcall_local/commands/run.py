@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
 def banner(stack: Stack) -> str:
     session, config = stack.session, stack.session.config
     template, aws = session.template, session.aws
-    where = "embedded moto" if session.owns_state else "AWS_ENDPOINT_URL"
+    where = "embedded: moto, DynamoDB on dynalite" if session.owns_state else "AWS_ENDPOINT_URL"
     lines = [
         f"Rollcall local stack '{template.stack_name}' ({len(session.functions)} functions)",
         f"  API        {config.api_url}",

@@ -9,8 +9,8 @@ The truth goes to side files under .local/seed/<org>/: truth.csv (each record's 
 probability, its outcome, whether an anomaly wrote it: the oracle AUC is known) and
 anomalies.json (the injected anomalies, for the anomaly scan). Uses the running stack's emulator
 if one is listening, else starts the embedded one (and keeps its state).
-About 1 ms a record on the embedded emulator: 300 students × 16 weeks (~144,000 records) take
-minutes.
+Items go out in batches (BatchWriteItem, 25 a request); on a terminal a line shows the items
+written, the rate and the time left (nothing when the output is not a terminal).
 """
 
 from __future__ import annotations
@@ -36,8 +36,9 @@ def main(args: argparse.Namespace) -> int:
     from rollcall.store.table import OrgRecords, check_id
     from rollcall_local.config import LocalConfig
     from rollcall_local.errors import LocalError
+    from rollcall_local.progress import Progress
     from rollcall_local.session import Session
-    from testkit.seeding import store_history
+    from testkit.seeding import item_count, store_history
     from testkit.synthetic import generate
 
     logger.setLevel("WARNING")
@@ -55,7 +56,9 @@ def main(args: argparse.Namespace) -> int:
     began = time.perf_counter()
     with Session.open(config) as session:
         table = session.physical.refs["RecordsTable"]
-        written = store_history(OrgRecords(args.org, table, client=session.aws.client("dynamodb")), history)
+        records = OrgRecords(args.org, table, client=session.aws.client("dynamodb"))
+        with Progress("seed", item_count(history)) as progress:
+            written = store_history(records, history, progress=progress.callback)
     folder = config.local_dir / "seed" / args.org
     folder.mkdir(parents=True, exist_ok=True)
     history.write_truth(folder / "truth.csv")

@@ -19,7 +19,7 @@ from rollcall.api.deps import now, records_of, settings_of
 from rollcall.api.schemas import Id
 from rollcall.domain import iso
 from rollcall.platform.settings import AnomalyScanSettings
-from rollcall.services.scanning import ScanResult, list_anomalies, require, review, scan, summary
+from rollcall.services.scanning import ScanResult, list_anomalies, request_scan, require, review, summary
 
 if TYPE_CHECKING:
     from rollcall.store.anomalies import Anomaly
@@ -107,11 +107,21 @@ class CountsOut(BaseModel):
     by_type: dict[str, dict[str, int]] = Field(description="type → severity → count")
 
 
-@router.post("/scan", summary="Scan the caller's organisation now and answer what was found (teacher, admin)")
-def post_scan(request: Request, who: Staff) -> ScanOut:
+class JobQueued(BaseModel):
+    job_id: str
+    kind: str
+    status: str = Field(description="queued: follow it at GET /v1/jobs/{job_id}")
+
+
+@router.post(
+    "/scan",
+    status_code=202,
+    summary="Queue a scan of the caller's organisation; its summary is the job's result (teacher, admin)",
+)
+def post_scan(request: Request, who: Staff) -> JobQueued:
     settings = settings_of(request, AnomalyScanSettings)
-    result = scan(records_of(request, who), now(), settings, request.app.state.scan_wiring)
-    return ScanOut.of(result)
+    job = request_scan(records_of(request, who), who, settings, now())
+    return JobQueued(job_id=job.job_id, kind=job.kind, status=job.status)
 
 
 @router.get("", summary="The organisation's anomalies, newest first, filtered (teacher, admin)")

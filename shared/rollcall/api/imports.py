@@ -1,4 +1,5 @@
-"""POST /v1/attendance/import: an attendance CSV, imported whole or not at all, and only once."""
+"""POST /v1/attendance/import: an attendance CSV, imported whole or not at all, and only once;
+POST /v1/attendance/imports: the same as a job, for a file uploaded to S3."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from rollcall.api.access import Staff
-from rollcall.api.deps import now, records_of
+from rollcall.api.deps import now, records_of, settings_of
 from rollcall.platform.errors import UnsupportedMedia
+from rollcall.platform.settings import TrainSettings
+from rollcall.services.import_jobs import request_upload
 from rollcall.services.importing import import_csv
 
 router = APIRouter(prefix="/v1/attendance", tags=["attendance"])
@@ -58,3 +61,32 @@ async def post_import(request: Request, response: Response, who: Staff) -> Impor
     if result.replayed:
         response.status_code = status.HTTP_200_OK
     return ImportOut(**vars(result))
+
+
+class UploadOut(BaseModel):
+    job_id: str
+    kind: str
+    status: str = Field(description="queued: the upload starts it; follow it at GET /v1/jobs/{job_id}")
+    upload_url: str = Field(description="PUT the CSV file here (a presigned S3 URL)")
+    upload_method: str = "PUT"
+    expires_in: int = Field(description="seconds the upload URL is valid")
+    max_bytes: int = Field(description="the largest file an import accepts (CSV_TOO_LARGE beyond)")
+
+
+@router.post(
+    "/imports",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Import a large attendance CSV as a job: PUT the file to the answered URL; its upload starts "
+    "the job, whose result is the import's counts (teacher, admin)",
+)
+def post_imports(request: Request, who: Staff) -> UploadOut:
+    upload = request_upload(settings_of(request, TrainSettings), records_of(request, who), who, now())
+    job = upload["job"]
+    return UploadOut(
+        job_id=job.job_id,
+        kind=job.kind,
+        status=job.status,
+        upload_url=upload["upload_url"],
+        expires_in=upload["expires_in"],
+        max_bytes=upload["max_bytes"],
+    )

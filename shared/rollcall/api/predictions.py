@@ -10,11 +10,12 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from rollcall.api.access import AnyUser, ensure_self_or_staff, ensure_staff
-from rollcall.api.deps import now, settings_of
+from rollcall.api.deps import now, records_of, settings_of
 from rollcall.api.schemas import Id
 from rollcall.ml.covariates import MAX_ATTRIBUTES, attributes_of
 from rollcall.platform.settings import PredictSettings
 from rollcall.services.prediction import Ask, PredictionService
+from rollcall.services.prediction_jobs import SYNC_LIMIT, request_batch
 
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 
@@ -108,6 +109,12 @@ class PredictionOut(BaseModel):
     fallback_reason: str | None = Field(description="why the model did not answer, when it did not")
 
 
+class BatchJobOut(BaseModel):
+    job_id: str
+    kind: str
+    status: str = Field(description="queued: follow it at GET /v1/jobs/{job_id}")
+
+
 class BatchOut(BaseModel):
     count: int
     methods: dict[str, int]
@@ -128,9 +135,10 @@ def post_prediction(body: PredictionIn, request: Request, who: AnyUser) -> Predi
 
 @router.post(
     "/batch",
-    summary="Predict up to 10,000 queries, or a whole session's class (staff; a student: itself)",
+    summary="Predict up to 1,000 queries at once, up to 10,000 as a job (202 {job_id}: JSON Lines "
+    "results, GET /v1/jobs/{job_id}), or a whole session's class (staff; a student: itself)",
     response_model=None,
-    responses={200: {"model": BatchOut}},
+    responses={200: {"model": BatchOut}, 202: {"model": BatchJobOut}},
 )
 def post_batch(body: BatchIn, request: Request, who: AnyUser) -> JSONResponse:
     if body.session_id is not None:
@@ -140,6 +148,13 @@ def post_batch(body: BatchIn, request: Request, who: AnyUser) -> JSONResponse:
         assert body.items is not None
         for item in body.items:
             ensure_self_or_staff(who, item.student_id)
+        if len(body.items) > SYNC_LIMIT:
+            settings = settings_of(request, PredictSettings)
+            items = [item.model_dump(mode="json", exclude_none=True) for item in body.items]
+            job = request_batch(settings, records_of(request, who), who, items, now())
+            return JSONResponse(
+                {"job_id": job.job_id, "kind": job.kind, "status": job.status}, status_code=202
+            )
         answers = _service(request, who.org).predict(who, [item.ask() for item in body.items])
     # The answers are already plain JSON values: validating 10,000 of them again costs ~0.1 s.
     content: dict[str, Any] = {

@@ -173,6 +173,12 @@ class ModelSettings(FunctionSettings):
 
 
 class PredictSettings(ModelSettings):
+    jobs_queue_url: str | None = Field(
+        default=None, description="the SQS queue of jobs (long work answered 202 with a job id)"
+    )
+    job_files_bucket: str | None = Field(
+        default=None, description="the bucket of jobs' inputs and results (rollcall.store.job_results)"
+    )
     model_cache_ttl_seconds: int = Field(
         default=3600,
         ge=0,
@@ -200,6 +206,18 @@ class PredictSettings(ModelSettings):
 
 class TrainSettings(ModelSettings):
     training_queue_url: str = Field(min_length=8, description="the SQS queue of training jobs")
+    jobs_queue_url: str | None = Field(
+        default=None, description="the SQS queue of jobs (long work answered 202 with a job id)"
+    )
+    job_files_bucket: str | None = Field(
+        default=None, description="the bucket of jobs' inputs and results (rollcall.store.job_results)"
+    )
+    job_heartbeat_seconds: int = Field(
+        default=120,
+        ge=2,
+        description="the lease of a running job of the jobs queue, renewed at every progress report: "
+        "a job whose worker died is taken over this long after its last report",
+    )
     training_window_days: int = Field(
         default=365,
         ge=28,
@@ -232,6 +250,9 @@ class AnomalyScanSettings(FunctionSettings):
     alert_queue_url: str = Field(min_length=8)
     registry_table: str = Field(min_length=3)
     model_bucket: str = Field(min_length=3, description="the active model is read from here for drift")
+    jobs_queue_url: str | None = Field(
+        default=None, description="the SQS queue of jobs: POST /v1/anomalies/scan queues a scan there"
+    )
 
     # What a scan reads.
     anomaly_history_days: int = Field(

@@ -10,7 +10,10 @@
    memberships, the sessions not stored yet, the display names of classes the file names (a
    ``class_id`` that is not an id is a name: its id is derived, ``rollcall.domain.class_id_for``),
    and the attendance records (``replace``: an import
-   states what happened, as a correction does). The marker is marked done last, so an import cut
+   states what happened, as a correction does). Stored profiles and sessions are found by batch
+   reads, and records and memberships written by batch writes (``rollcall.store.bulk``: 25 a
+   request, unprocessed items retried; if some stay unprocessed the import fails as one cut
+   short does, and sending the file again finishes it). The marker is marked done last, so an import cut
    short is finished by sending the file again (every write above is idempotent).
 4. The audit log records who imported what (``attendance.imported``, the counts).
 
@@ -21,6 +24,7 @@ Items::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,8 +66,18 @@ class ImportResult:
         }
 
 
-def import_csv(records: OrgRecords, who: Principal, data: bytes | str, *, now: datetime) -> ImportResult:
-    """Import an attendance CSV into the caller's organisation (see the module docstring)."""
+def import_csv(
+    records: OrgRecords,
+    who: Principal,
+    data: bytes | str,
+    *,
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import an attendance CSV into the caller's organisation (see the module docstring).
+
+    ``progress(n)`` is called as each batch of ``n`` attendance records is written.
+    """
     parsed = parse(data)
     _check_against_store(records, parsed)
     marker_pk = records.key("IMPORT", parsed.content_hash)
@@ -88,17 +102,16 @@ def import_csv(records: OrgRecords, who: Principal, data: bytes | str, *, now: d
     classes: dict[str, set[str]] = {}
     for r in parsed.records:
         classes.setdefault(r.student_id, set()).add(r.class_id)
-    students_created = 0
-    for sid, cs in sorted(classes.items()):
-        if roster.put_profile(Student(sid, sid, tuple(sorted(cs))), created_by=who.sub, created_at=now):
-            students_created += 1
-        else:
-            roster.add_classes(sid, sorted(cs))
+    students_created = roster.ensure_students(
+        (Student(sid, sid, tuple(sorted(cs))) for sid, cs in sorted(classes.items())),
+        created_by=who.sub,
+        created_at=now,
+    )
     memberships = roster.ensure_members({(c, s) for s, cs in classes.items() for c in cs})
     sessions_created = SessionRepo(records).ensure(parsed.sessions, created_by=who.sub, created_at=now)
     ClassRepo(records).ensure_names(parsed.class_names, created_by=who.sub, created_at=now)
     written = AttendanceRepo(records).write_many(
-        [_marked(r, who, now) for r in parsed.records], mode="replace"
+        [_marked(r, who, now) for r in parsed.records], mode="replace", on_chunk=progress
     )
     result = ImportResult(
         import_id=parsed.content_hash,
@@ -133,10 +146,10 @@ def _marked(record: Any, who: Principal, now: datetime) -> Any:
 
 def _check_against_store(records: OrgRecords, parsed: ParsedCsv) -> None:
     """Sessions of the file that exist with another class or times are bad rows (nothing written)."""
-    repo = SessionRepo(records)
+    found = SessionRepo(records).get_many(s.session_id for s in parsed.sessions)
     errors: list[dict[str, Any]] = []
     for session in parsed.sessions:
-        stored = repo.get(session.session_id)
+        stored = found.get(session.session_id)
         if stored is None:
             continue
         if (stored.class_id, stored.starts_at, stored.ends_at) != (

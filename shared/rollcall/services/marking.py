@@ -11,7 +11,9 @@ Marking a photo (:func:`mark_photo`):
 3. Records are written with the store's merge rule: a photo only raises a student's status and
    never overrides a teacher's correction, so several photos of one session merge (present in any
    is present) and concurrent markings leave one record per student. Students of the class not
-   seen get "absent" only where they have no record yet.
+   seen get "absent" only where they have no record yet. The session's records are read once
+   (one query) and a conditional write goes only where it can change something
+   (``AttendanceRepo.write_marking``).
 4. The marking event (per face: status, distance, why an unknown face is unknown, quality
    issues, the students within the confident threshold) is kept for the anomaly scan.
 
@@ -251,17 +253,15 @@ def _record(
     arrived = now if session.starts_at - ARRIVAL_WINDOW_BEFORE <= now <= session.ends_at else None
     attendance = AttendanceRepo(records)
     seen: dict[str, FaceMatch] = {m.student_id: m for m in matches if m.student_id and m.status in STATUS_OF}
-    for student_id, match in seen.items():
-        attendance.write(
+    absent = sorted(set(photo.roster) - set(seen))
+    attendance.write_marking(
+        [
             photo.record_of(
                 student_id, STATUS_OF[match.status], (who, now), arrived=arrived, distance=match.distance
-            ),
-            mode="merge",
-        )
-    absent = sorted(set(photo.roster) - set(seen))
-    attendance.write_many(
-        (photo.record_of(s, Status.ABSENT, (who, now), source=Source.ROSTER) for s in absent),
-        mode="if_absent",
+            )
+            for student_id, match in seen.items()
+        ],
+        [photo.record_of(s, Status.ABSENT, (who, now), source=Source.ROSTER) for s in absent],
     )
     faces = [m.as_dict() for m in matches]
     for face, close in zip(faces, _within_confident(analysis, photo.gallery, settings), strict=True):

@@ -328,10 +328,14 @@ class PredictionService:
 
     # --- entry points -----------------------------------------------------------------------------
 
-    def predict(self, who: Principal, asks: Sequence[Ask]) -> list[dict[str, Any]]:
-        """Predictions for ``asks``, in order (``who``: recorded as who asked)."""
+    def predict(
+        self, who: Principal, asks: Sequence[Ask], *, ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Predictions for ``asks``, in order (``who``: recorded as who asked). ``ids``: the
+        predictions' ids (a job's, fixed by its position, so that a repeated step rewrites the
+        same history items); by default new random ones."""
         queries, unresolved = self._resolve(asks)
-        return self._answer(who, queries, unresolved)
+        return self._answer(who, queries, unresolved, ids)
 
     def predict_session(self, who: Principal, session_id: str) -> list[dict[str, Any]]:
         """Predictions for every student of the class of ``session_id``."""
@@ -392,7 +396,9 @@ class PredictionService:
 
     # --- steps 2 to 5 (2 and 3 are ModelChoice and HistoryReads) ---------------------------------
 
-    def _answer(self, who: Principal, queries: list[Query], unresolved: set[int]) -> list[dict[str, Any]]:
+    def _answer(
+        self, who: Principal, queries: list[Query], unresolved: set[int], ids: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
         resolved = [q for i, q in enumerate(queries) if i not in unresolved]
         models = self.models
         (state, registry_reason), (records, history_ok) = _both(
@@ -422,15 +428,17 @@ class PredictionService:
                     item["class_id"] = item["starts_at"] = None
                 item["variant"] = routed[i][1]
                 out[i] = item
-        self._record(who, out)
+        self._record(who, out, ids)
         count("PredictionsMade", len(out))
         return out
 
-    def _record(self, who: Principal, answers: list[dict[str, Any]]) -> None:
+    def _record(
+        self, who: Principal, answers: list[dict[str, Any]], ids: Sequence[str] | None = None
+    ) -> None:
         """Store the predictions (with their ids added to the answers); failures are only logged."""
         rows = []
-        for a in answers:
-            a["prediction_id"] = uuid.uuid4().hex[:20]
+        for i, a in enumerate(answers):
+            a["prediction_id"] = ids[i] if ids is not None else uuid.uuid4().hex[:20]
             if a["starts_at"] is None:
                 continue  # an unresolved session: nothing to compare with later
             stored = StoredPrediction(

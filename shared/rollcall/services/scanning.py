@@ -28,7 +28,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from rollcall.anomaly.detect import detect
 from rollcall.anomaly.findings import (
@@ -57,6 +57,10 @@ from rollcall.store.audit import ATTENDANCE_CORRECTED, STUDENT_ERASED, AuditEntr
 from rollcall.store.photo_events import MarkingRepo
 from rollcall.store.table import OrgDirectory, OrgRecords
 from rollcall.store.window_cache import WindowCache, WindowSnapshot
+
+if TYPE_CHECKING:
+    from rollcall.services.jobs import JobContext
+    from rollcall.store.job_log import Job
 
 ModelSource = Callable[[str], ActiveModel | None]  # organisation -> its active attendance model
 DriftReporter = Callable[[str, str, dict[str, Any], datetime], Any]  # (org, model type, evidence, at)
@@ -445,6 +449,56 @@ def on_schedule(settings: AnomalyScanSettings, wiring: ScanWiring) -> Callable[[
 
 
 # --- reviews and reads ------------------------------------------------------------------------------
+
+
+# --- a scan as a job -----------------------------------------------------------------------------
+
+SCAN_JOB = "anomaly_scan"
+MAX_IDS_IN_SUMMARY = 100
+
+
+def request_scan(records: OrgRecords, who: Principal, settings: AnomalyScanSettings, now: datetime) -> Job:
+    """Queue a scan of the caller's organisation (POST /v1/anomalies/scan: 202 with the job)."""
+    from rollcall.platform.errors import ConfigurationError
+    from rollcall.services import jobs
+
+    if not settings.jobs_queue_url:
+        raise ConfigurationError("JOBS_QUEUE_URL is needed to queue a scan")
+    return jobs.enqueue(
+        records, kind=SCAN_JOB, requested_by=who.sub, queue_url=settings.jobs_queue_url, now=now
+    )
+
+
+def scan_summary(result: ScanResult) -> dict[str, Any]:
+    """What a scan job keeps as its result: the counts and the ids of what it raised."""
+    return {
+        "org": result.org,
+        "scanned_at": iso(result.scanned_at),
+        "read": result.read,
+        "attendance_read": result.attendance_read,
+        "raised": len(result.raised),
+        "refreshed": len(result.refreshed),
+        "suppressed": len(result.suppressed),
+        "raised_ids": [a.anomaly_id for a in result.raised[:MAX_IDS_IN_SUMMARY]],
+        "by_type": result.by_type(),
+        "found": result.found,
+        "skipped": result.skipped,
+        "alerts_sent": result.alerts_sent,
+        "timings_ms": result.timings_ms,
+    }
+
+
+def scan_runner(settings: AnomalyScanSettings, wiring: ScanWiring) -> Callable[[JobContext], dict[str, Any]]:
+    """The ``anomaly_scan`` kind for the jobs consumer. A scan started again after its worker died
+    raises nothing twice: the dedupe marks of what the first attempt recorded hold."""
+
+    def run(context: JobContext) -> dict[str, Any]:
+        context.advance(0, 1, "scans")
+        summary = scan_summary(scan(context.records, context.clock(), settings, wiring))
+        context.advance(1, 1, "scans")
+        return summary
+
+    return run
 
 
 def require(records: OrgRecords, anomaly_id: str) -> Anomaly:

@@ -150,6 +150,7 @@ class Trainer:
     lease: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     min_useful_auc: float = rules.MIN_USEFUL_AUC
+    on_read: Callable[[int], None] | None = None  # told of the records read, slice by slice (progress)
 
     @classmethod
     def of(cls, settings: TrainSettings, org: str) -> Trainer:
@@ -264,7 +265,10 @@ class Trainer:
         now, model_type = self.clock(), job.model_type
         self._step(jobs, job, "reading attendance")
         end = self.window_end(now, parse_time(until) if until else None)
-        records = list(AttendanceRepo(self.records).between(end - self.window, end)) if end else []
+        # the window's week slices on a few threads, projected to what a record holds
+        records = (
+            AttendanceRepo(self.records).window(end - self.window, end, on_query=self.on_read) if end else []
+        )
         rows = usable(records)
         stats = {"usable_records": len(rows), "attended": sum(r.attended for r in rows), "as_of": iso(now)}
         if end is not None:

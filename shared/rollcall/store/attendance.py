@@ -27,13 +27,13 @@ read of a day or two, whatever the sessions' dates (the anomaly scan's window ca
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from rollcall.domain import AttendanceRecord, Session, Source, Status, iso, parse_time, utc
 from rollcall.platform.errors import AlreadyExists, ConcurrentUpdate, NotFound
+from rollcall.store import bulk
 from rollcall.store.table import OrgRecords, check_id
 
 WriteMode = Literal["merge", "replace", "if_absent"]
@@ -113,12 +113,25 @@ class SessionRepo:
         return session
 
     def ensure(self, sessions: Iterable[Session], *, created_by: str, created_at: datetime) -> int:
-        """Store the sessions not stored yet (imports); returns how many were new."""
-        new = 0
-        for session in sessions:
-            item = self._item(session, created_by=created_by, created_at=iso(created_at))
-            new += self.records.put(item, if_absent=True)
-        return new
+        """Store the sessions not stored yet (imports); returns how many were new.
+
+        The stored ones are found by one batch read; only the others are written, each with its
+        "if absent" condition (a session made meanwhile by someone else is kept, not counted).
+        """
+        pending = list(sessions)
+        stored = self.get_many([s.session_id for s in pending])
+        items = [
+            self._item(s, created_by=created_by, created_at=iso(created_at))
+            for s in pending
+            if s.session_id not in stored
+        ]
+        return sum(bulk.concurrently(lambda item: self.records.put(item, if_absent=True), items))
+
+    def get_many(self, session_ids: Iterable[str]) -> dict[str, Session]:
+        """The stored sessions among ``session_ids`` (BatchGetItem, consistent), by id."""
+        r = self.records
+        keys = [(r.key("SESSION", check_id(i, "session_id")), "META") for i in session_ids]
+        return {i["session_id"]: session_from_item(i) for i in r.batch_get(keys, consistent=True).values()}
 
     def get(self, session_id: str) -> Session | None:
         item = self.records.get(self.records.key("SESSION", check_id(session_id, "session_id")), "META")
@@ -177,6 +190,9 @@ WINDOW_FIELDS = (
     "location",
     "marked_at",
     "marked_by",
+    "scheduled_at",  # covariates: training reads the window
+    "reminder_sent",
+    "attrs",
 )
 
 
@@ -249,6 +265,16 @@ def _attr(value: Any) -> float | str:
     return value if isinstance(value, str) else float(value)
 
 
+def _may_write(stored: tuple[int, str] | None, record: AttendanceRecord, mode: WriteMode) -> bool:
+    """Whether a conditional write of ``record`` can succeed over ``stored`` (rank, source)."""
+    if stored is None or mode == "replace":
+        return True
+    if mode == "if_absent":
+        return False
+    rank, source = stored
+    return rank < RANK[record.status] and source != Source.CORRECTION.value
+
+
 class AttendanceRepo:
     def __init__(self, records: OrgRecords) -> None:
         self.records = records
@@ -278,20 +304,54 @@ class AttendanceRepo:
             return False
         return True
 
-    def write_many(self, records: Iterable[AttendanceRecord], *, mode: WriteMode) -> int:
+    def write_many(
+        self,
+        records: Iterable[AttendanceRecord],
+        *,
+        mode: WriteMode,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> int:
         """Write each record under ``mode``; returns how many were written.
 
-        Conditional writes are one request each (BatchWriteItem takes no condition), so they go out
-        on up to ``CONCURRENT_WRITES`` threads: the 200 absent records of a large class cost about
-        the time of 15 round trips instead of 200.
+        ``replace`` goes out by BatchWriteItem (25 a request, ``on_chunk(n)`` after each). The
+        conditional modes first read what their sessions hold (one consistent query per session,
+        projected to rank and source) and send a conditional write only where the condition can
+        hold: a roster's "absent" where there is no record, a photo's status where it would raise
+        one not corrected by a teacher. Those writes keep their condition (BatchWriteItem takes
+        none), so a write made between the read and them still wins as the rule says; they go out on
+        up to ``CONCURRENT_WRITES`` threads.
         """
-        if mode == "replace":
-            return self.records.batch_put(record_to_item(self.records, r) for r in records)
         pending = list(records)
-        if len(pending) <= 1:
-            return sum(self.write(r, mode=mode) for r in pending)
-        with ThreadPoolExecutor(min(CONCURRENT_WRITES, len(pending))) as pool:
-            return sum(pool.map(lambda r: self.write(r, mode=mode), pending))
+        if mode == "replace":
+            return self.records.batch_put(
+                (record_to_item(self.records, r) for r in pending), on_chunk=on_chunk
+            )
+        return self._write_conditional([(r, mode) for r in pending])
+
+    def write_marking(self, seen: Iterable[AttendanceRecord], absent: Iterable[AttendanceRecord]) -> int:
+        """A photo's records: ``seen`` merged, ``absent`` where there is none; one read of the
+        session for both (see :meth:`write_many`). Returns how many were written."""
+        return self._write_conditional([(r, "merge") for r in seen] + [(r, "if_absent") for r in absent])
+
+    def _write_conditional(self, writes: list[tuple[AttendanceRecord, WriteMode]]) -> int:
+        stored = self._stored({r.session_id for r, _ in writes})
+        needed = [(r, m) for r, m in writes if _may_write(stored.get((r.session_id, r.student_id)), r, m)]
+        return sum(
+            bulk.concurrently(lambda w: self.write(w[0], mode=w[1]), needed, workers=CONCURRENT_WRITES)
+        )
+
+    def _stored(self, session_ids: Iterable[str]) -> dict[tuple[str, str], tuple[int, str]]:
+        """(rank, source) of every record of the sessions, by (session, student); consistent."""
+        out: dict[tuple[str, str], tuple[int, str]] = {}
+        for session_id in sorted(session_ids):
+            for item in self.records.query(
+                self.records.key("SESSION", check_id(session_id, "session_id")),
+                sk_prefix="ATT#",
+                consistent=True,
+                attributes=("student_id", "rank", "source"),
+            ):
+                out[(session_id, item["student_id"])] = (int(item.get("rank", 0)), item.get("source", ""))
+        return out
 
     def get(self, session_id: str, student_id: str) -> AttendanceRecord | None:
         item = self.records.get(self.records.key("SESSION", session_id), f"ATT#{student_id}", consistent=True)
@@ -337,26 +397,35 @@ class AttendanceRepo:
             year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
         return None
 
-    def window(self, since: datetime, until: datetime, *, workers: int = 4) -> list[AttendanceRecord]:
+    def window(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        workers: int = 4,
+        on_query: Callable[[int], None] | None = None,
+    ) -> list[AttendanceRecord]:
         """Every record whose session starts in [since, until], in time order (see :meth:`window_items`)."""
-        return [record_from_item(i) for i in self.window_items(since, until, workers=workers)]
+        items = self.window_items(since, until, workers=workers, on_query=on_query)
+        return [record_from_item(i) for i in items]
 
-    def window_items(self, since: datetime, until: datetime, *, workers: int = 4) -> list[dict[str, Any]]:
+    def window_items(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        workers: int = 4,
+        on_query: Callable[[int], None] | None = None,
+    ) -> list[dict[str, Any]]:
         """The items of every record whose session starts in [since, until], in time order, read for
         analysis: only the fields a record holds (:data:`WINDOW_FIELDS`, about half of each item's
-        bytes), one query per week slice of a month partition, ``workers`` slices at a time."""
-
-        def read(part: tuple[str, str, str]) -> list[dict[str, Any]]:
-            m, lo, hi = part
-            return list(
-                self.records.query(
-                    self.records.key("ATT", m), index="gsi2", sk_between=(lo, hi), attributes=WINDOW_FIELDS
-                )
-            )
-
-        parts = week_slices(since, until)
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(parts)))) as pool:
-            return [i for chunk in pool.map(read, parts) for i in chunk]
+        bytes), one query per week slice of a month partition, ``workers`` slices at a time
+        (``on_query(items)`` as each slice is read)."""
+        parts = [(self.records.key("ATT", m), (lo, hi)) for m, lo, hi in week_slices(since, until)]
+        pages = self.records.query_many(
+            parts, index="gsi2", attributes=WINDOW_FIELDS, workers=workers, on_query=on_query
+        )
+        return [i for page in pages for i in page]
 
     def changed_items(self, since: datetime, until: datetime) -> list[dict[str, Any]]:
         """The items of the records last written in [since, until] (the writers' clocks), from the

@@ -39,23 +39,27 @@ class AuditLog:
     def append(
         self, *, actor: str, action: str, subject: str, at: datetime, details: dict[str, Any] | None = None
     ) -> AuditEntry:
+        self.records.put(self.item(actor=actor, action=action, subject=subject, at=at, details=details))
+        return AuditEntry(iso(at), actor, action, subject, details or {})
+
+    def item(
+        self, *, actor: str, action: str, subject: str, at: datetime, details: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The stored item of a new entry (:meth:`append` writes it; bulk writers batch them)."""
         stamp, entry_id = iso(at), uuid.uuid4().hex
         subject_key = subject.replace("#", "_")
-        self.records.put(
-            {
-                "pk": self.records.key("AUDIT", stamp[:7]),
-                "sk": f"{stamp}#{entry_id}",
-                "kind": "audit",
-                "at": stamp,
-                "actor": actor,
-                "action": action,
-                "subject": subject,
-                "details": details or {},
-                "gsi1pk": self.records.prefix + "SUBJECT#" + subject_key,
-                "gsi1sk": f"{stamp}#{entry_id}",
-            }
-        )
-        return AuditEntry(stamp, actor, action, subject, details or {})
+        return {
+            "pk": self.records.key("AUDIT", stamp[:7]),
+            "sk": f"{stamp}#{entry_id}",
+            "kind": "audit",
+            "at": stamp,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "details": details or {},
+            "gsi1pk": self.records.prefix + "SUBJECT#" + subject_key,
+            "gsi1sk": f"{stamp}#{entry_id}",
+        }
 
     def between(self, since: datetime, until: datetime) -> list[AuditEntry]:
         """The organisation's entries with ``since <= at <= until``, in time order."""

@@ -43,6 +43,9 @@ def client(service: str) -> Any:
                 connect_timeout=3,
                 read_timeout=20,
                 max_pool_connections=32,
+                # DynamoDB validates every request itself; botocore's own walk of each request's
+                # shape is about a third of a batch write's client CPU (BENCHMARKS.md, bulk paths)
+                parameter_validation=service != "dynamodb",
             )
             session: Any = boto3.session.Session()
             found = session.client(service, endpoint_url=key[1], region_name=key[2], config=config)

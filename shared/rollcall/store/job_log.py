@@ -1,10 +1,13 @@
-"""Training jobs in the records table, with conditional state transitions.
+"""Jobs in the records table (every long operation: training, anomaly scans, prediction
+batches), with conditional state transitions.
 
 Items::
 
     job  pk ORG#o#JOB#<job_id>  sk META   gsi1 ORG#o#JOBS / <created_at>#<job_id>
 
-A job goes ``queued`` → ``running`` → ``succeeded`` | ``failed``, and every transition is a
+A job has a ``kind`` (training | anomaly_scan | prediction_batch | attendance_import), ``progress``
+(``{done, total, unit}``, written by the attempt that holds it) and, once done, a ``result`` or
+an ``error``. A job goes ``queued`` → ``running`` → ``succeeded`` | ``failed``, and every transition is a
 conditional write, which is what makes a redelivered job message harmless:
 
 - :meth:`JobRepo.claim` moves a job to ``running`` only if it is ``queued``, or ``running`` with
@@ -26,6 +29,8 @@ from rollcall.platform.errors import ConcurrentUpdate, NotFound
 from rollcall.store.table import OrgRecords, check_id, ttl_after
 
 QUEUED, RUNNING = "queued", "running"
+TRAINING: Final = "training"
+KINDS: Final = ("training", "anomaly_scan", "prediction_batch", "attendance_import")
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 RETENTION_DAYS = 365
@@ -34,7 +39,7 @@ RETENTION_DAYS = 365
 @dataclass(frozen=True)
 class Job:
     job_id: str
-    model_type: str
+    model_type: str  # training: the model trained; other kinds: ""
     status: str
     reason: str  # manual | weekly (what asked for it)
     requested_by: str
@@ -44,9 +49,12 @@ class Job:
     finished_at: datetime | None = None
     attempts: int = 0
     lease_until: datetime | None = None
-    progress: str | None = None
+    progress: str | None = None  # the step a running attempt is at (free text)
     result: dict[str, Any] = field(default_factory=dict)
     error: dict[str, Any] = field(default_factory=dict)
+    kind: str = TRAINING
+    counts: dict[str, Any] = field(default_factory=dict)  # {done, total, unit} of a running job
+    params: dict[str, Any] = field(default_factory=dict)  # what the job was asked to do
 
     @property
     def done(self) -> bool:
@@ -73,6 +81,9 @@ def _job_from_item(item: dict[str, Any]) -> Job:
         progress=item.get("progress"),
         result=dict(item.get("result") or {}),
         error=dict(item.get("error") or {}),
+        kind=item.get("job_kind", TRAINING),
+        counts=dict(item.get("counts") or {}),
+        params=dict(item.get("params") or {}),
     )
 
 
@@ -90,6 +101,7 @@ class JobRepo:
             "sk": "META",
             "kind": "job",
             "job_id": job.job_id,
+            "job_kind": job.kind,
             "model_type": job.model_type,
             "status": QUEUED,
             "mode": job.mode,
@@ -97,6 +109,7 @@ class JobRepo:
             "requested_by": job.requested_by,
             "created_at": iso(job.created_at),
             "attempts": 0,
+            **({"params": job.params} if job.params else {}),
             "gsi1pk": self.records.key("JOBS"),
             "gsi1sk": f"{iso(job.created_at)}#{job.job_id}",
             "expires_at": ttl_after(RETENTION_DAYS * 86_400, job.created_at.timestamp()),
@@ -114,8 +127,31 @@ class JobRepo:
         return job
 
     def recent(self, limit: int = 50) -> list[Job]:
-        items = self.records.query(self.records.key("JOBS"), index="gsi1", newest_first=True, limit=limit)
-        return [_job_from_item(i) for i in items]
+        return self.page(limit)[0]
+
+    def page(
+        self, limit: int = 50, *, kind: str | None = None, after: str | None = None
+    ) -> tuple[list[Job], str | None]:
+        """Up to ``limit`` jobs (of ``kind``), newest first, after the job ``after`` (the previous
+        page's cursor); the next cursor (the last job's id), None on the last page."""
+        between = None
+        if after is not None:
+            previous = self.require(after)
+            between = ("0", f"{iso(previous.created_at)}#{previous.job_id}")
+        found: list[Job] = []
+        items = self.records.query(
+            self.records.key("JOBS"), index="gsi1", newest_first=True, sk_between=between
+        )
+        for item in items:
+            if after is not None and item.get("job_id") == after:
+                continue
+            job = _job_from_item(item)
+            if kind is not None and job.kind != kind:
+                continue
+            if len(found) == limit:
+                return found, found[-1].job_id
+            found.append(job)
+        return found, None
 
     def claim(self, job_id: str, *, now: datetime, lease: timedelta) -> Job | None:
         """Start an attempt: the job as running, or None when it is done or another attempt holds it."""
@@ -137,6 +173,32 @@ class JobRepo:
         """Note the step an attempt is at (shown by GET /v1/jobs/{id} while it runs)."""
         self._held(job, {"progress": step})
 
+    def advance(
+        self,
+        job: Job,
+        *,
+        done: int,
+        total: int,
+        unit: str,
+        now: datetime,
+        lease: timedelta,
+        checkpoint: dict[str, Any] | None = None,
+    ) -> None:
+        """Record an attempt's progress and renew its lease (a heartbeat); ``checkpoint``: what a
+        later attempt resumes from. ConcurrentUpdate if the attempt lost the job."""
+        changes: dict[str, Any] = {
+            "counts": {"done": done, "total": total, "unit": unit},
+            "lease_until": iso(now + lease),
+        }
+        if checkpoint is not None:
+            changes["checkpoint"] = checkpoint
+        self._held(job, changes)
+
+    def checkpoint(self, job_id: str) -> dict[str, Any]:
+        """What the last attempt of a job recorded to resume from (empty: start from the beginning)."""
+        item = self.records.get(self._pk(job_id), "META", consistent=True)
+        return dict((item or {}).get("checkpoint") or {})
+
     def finish(
         self,
         job: Job,
@@ -152,7 +214,7 @@ class JobRepo:
             changes["result"] = result
         if error is not None:
             changes["error"] = error
-        return _job_from_item(self._held(job, changes, remove=("lease_until", "progress")))
+        return _job_from_item(self._held(job, changes, remove=("lease_until", "progress", "checkpoint")))
 
     def _held(self, job: Job, changes: dict[str, Any], remove: tuple[str, ...] = ()) -> dict[str, Any]:
         return self.records.update(

@@ -37,8 +37,14 @@ class MarkingRepo:
 
     def put(self, session_id: str, photo_hash: str, marked_at: datetime, event: dict[str, Any]) -> bool:
         """Store the event of a photo's first marking; False when the photo was marked before."""
+        return self.records.put(self.item(session_id, photo_hash, marked_at, event), if_absent=True)
+
+    def item(
+        self, session_id: str, photo_hash: str, marked_at: datetime, event: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The stored item of a marking event (:meth:`put` writes it)."""
         stamp = iso(marked_at)
-        item = {
+        return {
             **event,
             "pk": self.records.key("SESSION", session_id),
             "sk": f"PHOTO#{photo_hash}",
@@ -49,7 +55,6 @@ class MarkingRepo:
             "gsi2pk": self.records.key("MARKINGS", month(marked_at)),
             "gsi2sk": f"{stamp}#{session_id}#{photo_hash}",
         }
-        return self.records.put(item, if_absent=True)
 
     def between(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
         """Marking events of the organisation with ``since <= marked_at <= until``, in time order."""

@@ -11,11 +11,13 @@ is a query of one partition plus its attendance (see AttendanceRepo.delete_stude
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from rollcall.domain import Student, iso, parse_time
 from rollcall.platform.errors import AlreadyExists, NotFound
+from rollcall.store import bulk
 from rollcall.store.table import OrgRecords, check_id
 
 
@@ -61,6 +63,37 @@ class RosterRepo:
             return False
         self.records.update(*self._profile_key(student_id), {"class_ids": [*student.class_ids, *missing]})
         return True
+
+    def ensure_students(self, students: Iterable[Student], *, created_by: str, created_at: datetime) -> int:
+        """Store the students without a profile, add missing classes to the others' (imports, seeding);
+        returns how many were new. The profiles are found by one batch read; new ones are written
+        with their "if absent" condition (one made meanwhile is then given the classes instead)."""
+        wanted = {s.student_id: s for s in students}
+        stored = self.records.batch_get(
+            [self._profile_key(sid) for sid in wanted],
+            attributes=("student_id", "class_ids"),
+            consistent=True,
+        )
+        have = {i["student_id"]: list(i.get("class_ids", ())) for i in stored.values()}
+
+        def ensure(student: Student) -> bool:
+            sid = student.student_id
+            if sid not in have:
+                if self.put_profile(student, created_by=created_by, created_at=created_at):
+                    return True
+                self.add_classes(sid, list(student.class_ids))
+                return False
+            missing = [c for c in student.class_ids if c not in have[sid]]
+            if missing:
+                self.records.update(*self._profile_key(sid), {"class_ids": [*have[sid], *missing]})
+            return False
+
+        todo = [
+            s
+            for s in wanted.values()
+            if s.student_id not in have or set(s.class_ids) - set(have[s.student_id])
+        ]
+        return sum(bulk.concurrently(ensure, todo))
 
     def ensure_members(self, pairs: set[tuple[str, str]]) -> int:
         """Record (class_id, student_id) memberships (imports: idempotent); returns the count."""

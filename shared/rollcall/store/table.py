@@ -18,18 +18,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.platform.errors import InvalidInput, WrongOrganisation
-from rollcall.store import clients
+from rollcall.store import bulk, clients
 from rollcall.store.client_errors import CONDITION_FAILED, error_code, translate, translated
 
 KEY_ATTRIBUTES = ("pk", "gsi1pk", "gsi2pk")
 INDEXES = {"gsi1": ("gsi1pk", "gsi1sk"), "gsi2": ("gsi2pk", "gsi2sk"), "gsi3": ("gsi3pk", "gsi3sk")}
 TTL_ATTRIBUTE = "expires_at"
 DIRECTORY_PK = "ORGS"
+
+QueryPart = tuple[str, tuple[str, str] | None]  # (pk, sort-key range or the whole partition)
 
 
 # --- attribute values ----------------------------------------------------------------------------
@@ -245,35 +247,23 @@ class OrgRecords:
         old = response.get("Attributes")
         return from_item(old) if old else None
 
-    def batch_put(self, items: Iterable[Mapping[str, Any]]) -> int:
-        """Write many items (25 per request, unprocessed ones retried); returns the count."""
+    def batch_put(
+        self, items: Iterable[Mapping[str, Any]], *, on_chunk: Callable[[int], None] | None = None
+    ) -> int:
+        """Write many items (``rollcall.store.bulk``: 25 a request, unprocessed ones retried with
+        backoff, BatchIncomplete if some stay unprocessed); returns the count."""
         requests = []
         for item in items:
             self._check_item(item)
             requests.append({"PutRequest": {"Item": to_item(item)}})
-        self._batch(requests)
-        return len(requests)
+        return bulk.batch_write(self.client, self.table, requests, on_chunk=on_chunk)
 
     def batch_delete(self, keys: Iterable[tuple[str, str]]) -> int:
         requests = []
         for pk, sk in keys:
             self._check_key(pk)
             requests.append({"DeleteRequest": {"Key": to_item({"pk": pk, "sk": sk})}})
-        self._batch(requests)
-        return len(requests)
-
-    def _batch(self, requests: list[dict[str, Any]]) -> None:
-        for start in range(0, len(requests), 25):
-            pending = {self.table: requests[start : start + 25]}
-            for attempt in range(8):
-                with translated("batch write"):
-                    response = self.client.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                time.sleep(min(0.05 * 2**attempt, 1.0))
-            else:
-                raise translate(Exception("unprocessed items remain"), what="batch write")
+        return bulk.batch_write(self.client, self.table, requests)
 
     # reads
 
@@ -285,7 +275,49 @@ class OrgRecords:
         item = response.get("Item")
         return from_item(item) if item else None
 
-    def query(
+    def batch_get(
+        self,
+        keys: Iterable[tuple[str, str]],
+        *,
+        attributes: Iterable[str] | None = None,
+        consistent: bool = False,
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """The items of ``keys`` that exist (BatchGetItem, 100 a request), by (pk, sk)."""
+        wire = []
+        for pk, sk in dict.fromkeys(keys):
+            self._check_key(pk)
+            wire.append(to_item({"pk": pk, "sk": sk}))
+        found = bulk.batch_get(
+            self.client,
+            self.table,
+            wire,
+            attributes=list(attributes) if attributes is not None else None,
+            consistent=consistent,
+        )
+        return {(i["pk"]["S"], i["sk"]["S"]): from_item(i) for i in found}
+
+    def query_many(
+        self,
+        parts: Iterable[QueryPart],
+        *,
+        index: str | None = None,
+        attributes: Iterable[str] | None = None,
+        workers: int = bulk.WORKERS,
+        on_query: Callable[[int], None] | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        """Several queries at once (``workers`` threads), each read to its end; their items in order.
+
+        A part is ``(pk, (low, high))``: the partition and its sort-key range (BETWEEN), or
+        ``(pk, None)`` for the whole partition. ``attributes`` projects every query.
+        """
+        requests = [
+            self._query_request(pk, sk_between=between, index=index, attributes=attributes)
+            for pk, between in parts
+        ]
+        pages = bulk.parallel_queries(self.client, requests, workers=workers, on_query=on_query)
+        return [[from_item(i) for i in items] for items in pages]
+
+    def _query_request(
         self,
         pk: str,
         *,
@@ -293,11 +325,9 @@ class OrgRecords:
         sk_between: tuple[str, str] | None = None,
         index: str | None = None,
         newest_first: bool = False,
-        limit: int | None = None,
         consistent: bool = False,
         attributes: Iterable[str] | None = None,
-    ) -> Iterator[dict[str, Any]]:
-        """Items of one partition (of the table or of ``index``), sort-key ascending by default."""
+    ) -> dict[str, Any]:
         self._check_key(pk)
         pk_name, sk_name = INDEXES[index] if index else ("pk", "sk")
         condition = "#pk = :pk"
@@ -312,6 +342,7 @@ class OrgRecords:
             names["#sk"] = sk_name
             values[":lo"], values[":hi"] = {"S": sk_between[0]}, {"S": sk_between[1]}
         kwargs: dict[str, Any] = {
+            "TableName": self.table,
             "KeyConditionExpression": condition,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
@@ -326,6 +357,31 @@ class OrgRecords:
             for i, name in enumerate(projected):
                 names[f"#a{i}"] = name
             kwargs["ProjectionExpression"] = ", ".join(f"#a{i}" for i in range(len(projected)))
+        return kwargs
+
+    def query(
+        self,
+        pk: str,
+        *,
+        sk_prefix: str | None = None,
+        sk_between: tuple[str, str] | None = None,
+        index: str | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+        consistent: bool = False,
+        attributes: Iterable[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Items of one partition (of the table or of ``index``), sort-key ascending by default."""
+        kwargs = self._query_request(
+            pk,
+            sk_prefix=sk_prefix,
+            sk_between=sk_between,
+            index=index,
+            newest_first=newest_first,
+            consistent=consistent,
+            attributes=attributes,
+        )
+        del kwargs["TableName"]
         returned = 0
         while True:
             if limit is not None:

@@ -60,7 +60,7 @@ def test_every_bucket_is_encrypted_and_private_models_versioned_photos_and_windo
 ) -> None:
     s3 = aws.client("s3")
     buckets = template.resources_of(BUCKET)
-    assert set(buckets) == {"ModelBucket", "PhotoBucket", "ScanCacheBucket"}
+    assert set(buckets) == {"ModelBucket", "PhotoBucket", "ScanCacheBucket", "JobFilesBucket"}
     assert physical.refs["ModelBucket"] == "rollcall-local-models-123456789012-us-east-1"
     for logical_id in buckets:
         name = physical.refs[logical_id]
@@ -85,6 +85,9 @@ def test_every_bucket_is_encrypted_and_private_models_versioned_photos_and_windo
     assert "Status" not in s3.get_bucket_versioning(Bucket=windows)
     (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=windows)["Rules"]
     assert (rule["ID"], rule["Expiration"]) == ("expire-scan-windows", {"Days": 3})
+    # Jobs' inputs and results: expired after a week
+    (rule,) = s3.get_bucket_lifecycle_configuration(Bucket=physical.refs["JobFilesBucket"])["Rules"]
+    assert (rule["ID"], rule["Expiration"]) == ("expire-job-files", {"Days": 7})
 
 
 def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(
@@ -92,7 +95,14 @@ def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(
 ) -> None:
     sqs = aws.client("sqs")
     queues = template.resources_of(QUEUE)
-    assert set(queues) == {"TrainingQueue", "TrainingDeadLetterQueue", "AlertQueue", "AlertDeadLetterQueue"}
+    assert set(queues) == {
+        "TrainingQueue",
+        "TrainingDeadLetterQueue",
+        "AlertQueue",
+        "AlertDeadLetterQueue",
+        "JobsQueue",
+        "JobsDeadLetterQueue",
+    }
     for logical_id, raw in queues.items():
         url = physical.refs[logical_id]
         actual = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
@@ -114,6 +124,12 @@ def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(
         }
     training = sqs.get_queue_attributes(QueueUrl=physical.refs["TrainingQueue"], AttributeNames=["All"])
     assert training["Attributes"]["VisibilityTimeout"] == "5400"
+    jobs = sqs.get_queue_attributes(QueueUrl=physical.refs["JobsQueue"], AttributeNames=["All"])["Attributes"]
+    assert jobs["VisibilityTimeout"] == "5400"
+    assert json.loads(jobs["RedrivePolicy"]) == {
+        "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:rollcall-local-jobs-dlq",
+        "maxReceiveCount": 5,
+    }
 
 
 def test_every_schedule_is_a_rule_with_its_expression_targeting_its_function(
