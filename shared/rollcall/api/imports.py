@@ -41,6 +41,9 @@ class ImportOut(BaseModel):
     memberships: int
     imported_at: str
     imported_by: str
+    classes: dict[str, str] = Field(
+        default_factory=dict, description="class id → display name, for the classes the file named"
+    )
 
 
 @router.post(

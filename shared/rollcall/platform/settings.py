@@ -228,6 +228,13 @@ class TrainSettings(ModelSettings):
         le=3650,
         description="training reads the attendance of sessions that started in this many days before now",
     )
+    min_useful_auc: float = Field(
+        default=0.55,
+        ge=0.5,
+        le=1.0,
+        description="a trained version whose holdout ROC-AUC is below this is never activated (its job "
+        "result says why, beside the active version's score)",
+    )
     job_lease_seconds: int = Field(
         default=960,
         ge=60,
