@@ -191,7 +191,8 @@ def test_every_route_answers_its_largest_input_within_the_limit(
     call(
         "POST /v1/attendance/import (50,000 rows: refused, to be uploaded)",
         lambda: answered(
-            teacher.post("/v1/attendance/import", content=too_large, headers={"content-type": "text/csv"}), 413
+            teacher.post("/v1/attendance/import", content=too_large, headers={"content-type": "text/csv"}),
+            413,
         ),
     )
     call("POST /v1/attendance/imports", lambda: answered(teacher.post("/v1/attendance/imports"), 202))
