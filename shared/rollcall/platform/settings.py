@@ -176,13 +176,18 @@ class ModelSettings(FunctionSettings):
     )
 
 
-class PredictSettings(ModelSettings):
+class JobSettings(ModelSettings):
+    """What a function that queues jobs or reads their files needs (predict, train)."""
+
     jobs_queue_url: str | None = Field(
         default=None, description="the SQS queue of jobs (long work answered 202 with a job id)"
     )
     job_files_bucket: str | None = Field(
         default=None, description="the bucket of jobs' inputs and results (rollcall.store.job_results)"
     )
+
+
+class PredictSettings(JobSettings):
     model_cache_ttl_seconds: int = Field(
         default=3600,
         ge=0,
@@ -208,14 +213,8 @@ class PredictSettings(ModelSettings):
     )
 
 
-class TrainSettings(ModelSettings):
+class TrainSettings(JobSettings):
     training_queue_url: str = Field(min_length=8, description="the SQS queue of training jobs")
-    jobs_queue_url: str | None = Field(
-        default=None, description="the SQS queue of jobs (long work answered 202 with a job id)"
-    )
-    job_files_bucket: str | None = Field(
-        default=None, description="the bucket of jobs' inputs and results (rollcall.store.job_results)"
-    )
     job_heartbeat_seconds: int = Field(
         default=120,
         ge=2,
