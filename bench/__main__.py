@@ -16,6 +16,7 @@ MODULES: list[str] = [
     "bench.face",
     "bench.small_faces",
     "bench.ml",
+    "bench.histories",
     "bench.anomaly",
     "bench.layers",
     "bench.bulk",

@@ -9,6 +9,9 @@ Times are timezone-aware UTC datetimes. A record is one student in one session.
 
 from __future__ import annotations
 
+import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -80,6 +83,11 @@ class AttendanceRecord:
     marked_by: str | None = None
     marked_at: datetime | None = field(default=None, compare=False)
     note: str | None = None
+    # Covariates (rollcall.ml.covariates): when the session was booked, whether a reminder was sent,
+    # and the student's attributes as (name, number or text) pairs sorted by name.
+    scheduled_at: datetime | None = None
+    reminder_sent: bool | None = None
+    attributes: tuple[tuple[str, float | str], ...] = ()
 
     @property
     def attended(self) -> bool:
@@ -106,3 +114,16 @@ def iso(value: datetime) -> str:
 def parse_time(text: str) -> datetime:
     """An ISO-8601 time (with 'Z' or an offset; naive taken as UTC) as an aware UTC datetime."""
     return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def class_id_for(name: str) -> str:
+    """The stable id derived from a class's display name (``JARDIM DA PENHA`` → ``jardim-da-penha-1f0c2a``).
+
+    Letters lose their accents and case, every other run of characters becomes ``-`` (at most 48
+    characters kept), and 6 hex digits of the sha256 of the name (trimmed, NFC) follow, so names
+    that differ only in accents, case or punctuation (``REPÚBLICA``, ``Republica``) stay apart and
+    the same name always gives the same id."""
+    exact = unicodedata.normalize("NFC", name.strip())
+    plain = unicodedata.normalize("NFKD", exact).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:48].strip("-") or "class"
+    return f"{slug}-{hashlib.sha256(exact.encode()).hexdigest()[:6]}"

@@ -409,3 +409,19 @@ def test_an_import_needs_a_csv_and_staff(stack: LocalStack) -> None:
     assert (not_csv.status_code, not_csv.json()["code"]) == (415, "NOT_CSV")
     student = stack.client("student", org="import-school", sub="imp-ann")
     assert student.post("/v1/attendance/import", content=GOOD, headers=CSV).status_code == 403
+
+
+def test_a_file_over_the_synchronous_limit_is_sent_to_the_upload_route_and_nothing_is_written(
+    stack: LocalStack,
+) -> None:
+    # Given a CSV of 5,001 rows (the synchronous route takes 5,000)
+    teacher = stack.client("teacher", org="import-big")
+    row = "big-{i},chem,chem-{i},2026-09-07T09:00:00Z,2026-09-07T10:00:00Z,present,\n"
+    big = GOOD.splitlines(keepends=True)[0] + "".join(row.format(i=i) for i in range(5_001))
+    # When it is posted to the synchronous route
+    refused = teacher.post("/v1/attendance/import", content=big, headers=CSV)
+    # Then it is refused, naming the route that takes it, and nothing of it was written
+    assert (refused.status_code, refused.json()["code"]) == (413, "CSV_TOO_LARGE")
+    assert "/v1/attendance/imports" in refused.json()["detail"]["message"]
+    assert refused.json()["detail"]["max_rows"] == 5_000
+    assert teacher.get("/v1/students/big-0").json()["code"] == "STUDENT_NOT_FOUND"

@@ -2,7 +2,7 @@
 
 The organisation is what ``make seed ORG=demo STUDENTS=300 WEEKS=16 SEED=7`` stores (a synthetic
 history ending this week, about 151,000 items), stored at the stack's emulator. Each route then
-gets the largest input the README documents for it (10,000 predictions, a CSV of 50,000 rows,
+gets the largest input the README documents for it (10,000 predictions, a CSV of 5,000 rows,
 a page of 200 anomalies, 100 jobs, the 90-day comparison, a whole class's session, real photos),
 through a client whose timeout is 25 s: an answer must come within it, and must not be a 5xx.
 Long work answers 202 with a job; the jobs themselves are tests/e2e/test_jobs.py. Nothing else
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(2400)  # seeding 151,000 items at the emulator 
 ORG, TABLE = "demo", "rollcall-local-records"
 STOP_SECONDS = 900  # a clean stop saves the seed's items
 LIMIT_SECONDS = 25  # the API's limit is 30 s; an answer must come before this
-MAX_BATCH, MAX_SYNC_BATCH, MAX_CSV_ROWS = 10_000, 1_000, 50_000
+MAX_BATCH, MAX_SYNC_BATCH, MAX_SYNC_CSV_ROWS, MAX_CSV_ROWS = 10_000, 1_000, 5_000, 50_000
 
 
 @pytest.fixture(scope="module")
@@ -181,11 +181,18 @@ def test_every_route_answers_its_largest_input_within_the_limit(
         "POST /v1/predictions/batch (a session)",
         lambda: answered(teacher.post("/v1/predictions/batch", json={"session_id": session.session_id}), 200),
     )
-    csv = _csv(seeded, MAX_CSV_ROWS)
+    csv, too_large = _csv(seeded, MAX_SYNC_CSV_ROWS), _csv(seeded, MAX_CSV_ROWS)
     call(
-        "POST /v1/attendance/import (50,000 rows)",
+        "POST /v1/attendance/import (5,000 rows)",
         lambda: answered(
             teacher.post("/v1/attendance/import", content=csv, headers={"content-type": "text/csv"}), 201, 200
+        ),
+    )
+    call(
+        "POST /v1/attendance/import (50,000 rows: refused, to be uploaded)",
+        lambda: answered(
+            teacher.post("/v1/attendance/import", content=too_large, headers={"content-type": "text/csv"}),
+            413,
         ),
     )
     call("POST /v1/attendance/imports", lambda: answered(teacher.post("/v1/attendance/imports"), 202))

@@ -135,7 +135,7 @@ def test_registry_and_job_reads_are_served_by_predict_not_train() -> None:
     reads = {
         (e["Properties"]["Method"], e["Properties"]["Path"])
         for e in events["PredictFunction"].values()
-        if e["Type"] == "HttpApi"
+        if e["Type"] == "HttpApi" and "Path" in e["Properties"]  # not the $default route
     }
     assert ("GET", "/v1/jobs/{job_id}") in reads
     assert ("GET", "/v1/models/{model_type}/versions") in reads

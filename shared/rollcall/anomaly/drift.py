@@ -36,7 +36,9 @@ def model_drift(c: Context) -> list[Finding]:
     s, active = c.settings, c.inputs.model
     if active is None:
         raise Skip("no active model")
-    missing = [name for name in active.model.features if name not in FEATURES]
+    spec = getattr(active.model, "covariates", None)  # a model trained with covariates has a spec
+    computed = (*FEATURES, *(spec.names if spec else ()))
+    missing = [name for name in active.model.features if name not in computed]
     if missing:
         raise Skip(f"the model uses features this code does not compute: {missing}")
     since = datetime.fromtimestamp(c.since(s.anomaly_drift_window_days), UTC)
@@ -48,7 +50,11 @@ def model_drift(c: Context) -> list[Finding]:
     X = history.features(
         [r.student_id for r in recent], [r.class_id for r in recent], [r.starts_at for r in recent]
     )
-    X = X[:, [FEATURES.index(name) for name in active.model.features]]
+    if spec is not None:
+        from rollcall.ml.covariates import covariates_of
+
+        X = np.hstack([X, spec.matrix([covariates_of(r) for r in recent])])
+    X = X[:, [computed.index(name) for name in active.model.features]]
     psi = active.model.drift(X)
     drifted = {k: v for k, v in psi.items() if k not in GROWING and v > s.anomaly_drift_psi}
     y = np.fromiter((r.attended for r in recent), bool, len(recent))

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from rollcall.api.access import Staff
 from rollcall.api.deps import now, records_of, settings_of
-from rollcall.platform.errors import UnsupportedMedia
+from rollcall.platform.errors import TooLarge, UnsupportedMedia
 from rollcall.platform.settings import TrainSettings
 from rollcall.services.import_jobs import request_upload
 from rollcall.services.importing import import_csv
@@ -17,6 +17,10 @@ from rollcall.services.importing import import_csv
 router = APIRouter(prefix="/v1/attendance", tags=["attendance"])
 
 CSV_TYPES = ("text/csv", "application/csv")
+# What the synchronous route takes: a file that imports well within the API's 30 s (issue 10 asks
+# for 5 s). Larger files go through POST /v1/attendance/imports (an upload and a job).
+SYNC_MAX_BYTES = 1024 * 1024
+SYNC_MAX_LINES = 5_000
 CSV_BODY = {
     "requestBody": {
         "required": True,
@@ -41,12 +45,16 @@ class ImportOut(BaseModel):
     memberships: int
     imported_at: str
     imported_by: str
+    classes: dict[str, str] = Field(
+        default_factory=dict, description="class id → display name, for the classes the file named"
+    )
 
 
 @router.post(
     "/import",
     status_code=status.HTTP_201_CREATED,
-    summary="Import attendance from a CSV (teacher, admin); 200 when the same attendance was imported before",
+    summary="Import attendance from a CSV of up to 5,000 rows and 1 MiB (teacher, admin); 200 when the same "
+    "attendance was imported before; larger files: POST /v1/attendance/imports",
     openapi_extra=CSV_BODY,
 )
 async def post_import(request: Request, response: Response, who: Staff) -> ImportOut:
@@ -54,6 +62,17 @@ async def post_import(request: Request, response: Response, who: Staff) -> Impor
     if kind not in CSV_TYPES:
         raise UnsupportedMedia(f"send the file as text/csv (got {kind or 'no content type'})", code="NOT_CSV")
     data = await request.body()
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if len(data) > SYNC_MAX_BYTES or lines > SYNC_MAX_LINES + 1:  # + the header
+        raise TooLarge(
+            {
+                "message": "a file this large is imported as a job: POST /v1/attendance/imports",
+                "bytes": len(data),
+                "max_bytes": SYNC_MAX_BYTES,
+                "max_rows": SYNC_MAX_LINES,
+            },
+            code="CSV_TOO_LARGE",
+        )
     result = await run_in_threadpool(import_csv, records_of(request, who), who, data, now=now())
     if result.replayed:
         response.status_code = status.HTTP_200_OK

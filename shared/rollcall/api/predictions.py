@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from rollcall.api.access import AnyUser, ensure_self_or_staff, ensure_staff
 from rollcall.api.deps import now, records_of, settings_of
 from rollcall.api.schemas import Id
+from rollcall.ml.covariates import MAX_ATTRIBUTES, attributes_of
 from rollcall.platform.settings import PredictSettings
 from rollcall.services.prediction import Ask, PredictionService
 from rollcall.services.prediction_jobs import SYNC_LIMIT, request_batch
@@ -19,6 +20,7 @@ from rollcall.services.prediction_jobs import SYNC_LIMIT, request_batch
 router = APIRouter(prefix="/v1/predictions", tags=["predictions"])
 
 MAX_BATCH = 10_000
+AttributeName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 
 
 class PredictionIn(BaseModel):
@@ -28,9 +30,20 @@ class PredictionIn(BaseModel):
     session_id: Id | None = None
     class_id: Id | None = None
     starts_at: AwareDatetime | None = None
+    scheduled_at: AwareDatetime | None = Field(
+        default=None, description="when the session was booked or announced (lead time)"
+    )
+    reminder_sent: bool | None = None
+    attributes: dict[AttributeName, float | str] | None = Field(
+        default=None,
+        max_length=MAX_ATTRIBUTES,
+        description="the student's attributes (as the import's attr_ columns); default: the latest recorded",
+    )
 
     @model_validator(mode="after")
     def _one_way(self) -> Self:
+        if any(isinstance(v, str) and len(v) > 64 for v in (self.attributes or {}).values()):
+            raise ValueError("an attribute's text is at most 64 characters")
         if self.session_id is None and (self.class_id is None or self.starts_at is None):
             raise ValueError("give session_id, or class_id and starts_at")
         if self.session_id is not None and (self.class_id is not None or self.starts_at is not None):
@@ -38,7 +51,15 @@ class PredictionIn(BaseModel):
         return self
 
     def ask(self) -> Ask:
-        return Ask(self.student_id, self.session_id, self.class_id, self.starts_at)
+        return Ask(
+            self.student_id,
+            self.session_id,
+            self.class_id,
+            self.starts_at,
+            self.scheduled_at,
+            self.reminder_sent,
+            attributes_of(self.attributes or {}),
+        )
 
 
 class BatchIn(BaseModel):
@@ -79,6 +100,10 @@ class PredictionOut(BaseModel):
     factors: list[Factor]
     recommendations: list[str]
     method: str = Field(description="model | similarity | heuristic")
+    basis: str = Field(
+        description="history | priors (a first-timer: the class's and organisation's rates), "
+        "with +covariates when the model used the query's or the student's covariates"
+    )
     model_version: str | None = Field(description="the version that answered (method model)")
     variant: str = Field(description="champion | challenger: where the traffic split routed this student")
     fallback_reason: str | None = Field(description="why the model did not answer, when it did not")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from rollcall.api.access import AdminOnly, Staff
 from rollcall.api.deps import now, settings_of
@@ -141,6 +141,12 @@ class HistoryEntry(BaseModel):
     details: dict[str, Any]
 
 
+class TrainIn(BaseModel):
+    until: AwareDatetime | None = Field(
+        default=None, description="where the training window ends; default: the latest record"
+    )
+
+
 class JobQueued(BaseModel):
     job_id: str
     status: str
@@ -239,6 +245,7 @@ def get_comparison(
     status_code=status.HTTP_202_ACCEPTED,
     summary="Queue a training job (admin); 422 INSUFFICIENT_DATA when there is clearly too little data",
 )
-def post_train(model_type: str, request: Request, who: AdminOnly) -> JobQueued:
-    job = Trainer.of(settings_of(request, TrainSettings), who.org).request(who, model_type)
+def post_train(model_type: str, request: Request, who: AdminOnly, body: TrainIn | None = None) -> JobQueued:
+    until = body.until if body is not None else None
+    job = Trainer.of(settings_of(request, TrainSettings), who.org).request(who, model_type, until=until)
     return JobQueued(job_id=job.job_id, status=job.status, status_url=f"/v1/jobs/{job.job_id}")

@@ -76,6 +76,7 @@ def dump(trained: TrainedModel, *, model_type: str, scope: str, version: str) ->
             "shares": trained.model.reference_shares.tolist(),
             "window": "the calibration slice: the latest training weeks before the holdout",
         },
+        "covariates": json.loads(trained.model.covariates.to_json()) if trained.model.covariates else None,
         "model_file": MODEL_FILE,
         "sha256": digest,
     }
@@ -110,6 +111,8 @@ def model_to_bytes(model: AttendanceModel) -> bytes:
         "reference.shares": model.reference_shares,
         **_trees("classifier", model.classifier),
     }
+    if model.covariates is not None:
+        arrays["covariates"] = np.array(model.covariates.to_json())
     for q, trees in enumerate(model.arrival or ()):
         arrays.update(_trees(f"arrival{q}", trees))
     buffer = io.BytesIO()
@@ -139,6 +142,7 @@ def load(model_bytes: bytes, expected_sha256: str) -> AttendanceModel:
 def model_from_bytes(model_bytes: bytes) -> AttendanceModel:
     import numpy as np
 
+    from rollcall.ml.covariates import CovariateSpec
     from rollcall.ml.model import AttendanceModel, Calibrator, Intervals, TreeEnsemble
 
     with np.load(io.BytesIO(model_bytes), allow_pickle=False) as npz:
@@ -165,4 +169,5 @@ def model_from_bytes(model_bytes: bytes) -> AttendanceModel:
         reference_edges=a["reference.edges"],
         reference_shares=a["reference.shares"],
         arrival=arrival,
+        covariates=CovariateSpec.from_json(str(a["covariates"])) if "covariates" in a else None,
     )

@@ -140,6 +140,7 @@ class History:
         import numpy as np
 
         self.cols = cols
+        self.attributes: dict[str, tuple[tuple[str, float | str], ...]] = {}  # see latest_attributes
         self.student_ids = student_ids
         self.class_ids = class_ids
         self.n_classes = len(class_ids) + 1  # the last index stands for "unknown"
@@ -237,7 +238,13 @@ class History:
             len(rows),
         )
         cols = Columns(student, klass, np.maximum(t, 0), attended, late, arrival)
-        return cls(cols, student_ids, class_ids)
+        history = cls(cols, student_ids, class_ids)
+        latest: dict[str, AttendanceRecord] = {}
+        for r in rows:
+            if r.attributes and (r.student_id not in latest or r.starts_at >= latest[r.student_id].starts_at):
+                latest[r.student_id] = r
+        history.attributes = {s: r.attributes for s, r in latest.items()}
+        return history
 
     def columns(
         self, student_ids: Sequence[str], class_ids: Sequence[str], starts: Sequence[datetime]
@@ -315,7 +322,19 @@ class History:
         out["hour"] = (t % DAY) / 3600.0
         return np.column_stack([out[name] for name in FEATURES])
 
-    # --- what the similarity fallback reads -----------------------------------------------------------
+    # --- what the fallbacks and covariates read -------------------------------------------------------
+
+    def latest_attributes(self, student_id: str) -> tuple[tuple[str, float | str], ...]:
+        """The attributes of the student's latest record that has any (``()`` when none)."""
+        return self.attributes.get(student_id, ())
+
+    def class_so_far(self, q: Columns) -> tuple[np.ndarray, np.ndarray]:
+        """Per query: how often the class's students attended, and how many records, before t."""
+        import numpy as np
+
+        t = np.clip(q.t, 0, SPAN - 1)
+        a, b = self.klass.bounds(q.klass, t)
+        return self.klass.total("y", a, b).astype(float), (b - a).astype(float)
 
     def similar(self, q: Columns) -> tuple[np.ndarray, np.ndarray]:
         """Per query: how often the student attended, and how many records, on the same class and

@@ -1,8 +1,20 @@
 """Attendance CSV import: parse and validate the whole file, all or nothing.
 
 Columns (a header row, any order, names as below): ``student_id, class_id, session_id,
-starts_at, ends_at, status`` and optionally ``arrived_at``. Times are ISO-8601 (``Z`` or an
-offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
+starts_at, ends_at, status`` and optionally ``arrived_at`` and ``class_name``.
+
+A class is named by an id or by its display name: a ``class_id`` that is not an id
+(``JARDIM DA PENHA``, ``REPÚBLICA``) is taken as the class's name and its id is derived from it
+(``rollcall.domain.class_id_for``: stable, so the same name is the same class in every file). A
+``class_name`` column gives the name beside an id; with no ``class_id`` column the id is derived
+from ``class_name``. :attr:`ParsedCsv.class_names` maps each named class's id to its name.
+
+Covariates (``rollcall.ml.covariates``), all optional, empty cells allowed: ``scheduled_at`` (when
+the session was booked or announced: at most a day after its start, as a same-day booking of a
+session dated at midnight is), ``reminder_sent`` (``true``/``false``, ``yes``/``no``, ``1``/``0``) and
+up to 20 student attributes ``attr_<name>`` (a number, or a category of at most 64 characters).
+
+Times are ISO-8601 (``Z`` or an offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
 
 Every bad row is reported with its line number in the file (the header is line 1) and the reason,
 and then nothing is returned: :func:`parse` either gives every record or raises ``InvalidCsv``
@@ -25,19 +37,29 @@ import csv
 import hashlib
 import io
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from rollcall.domain import AttendanceRecord, Session, Source, Status, iso, parse_time
+from rollcall.domain import AttendanceRecord, Session, Source, Status, class_id_for, iso, parse_time
+from rollcall.ml.covariates import (
+    ATTR_PREFIX,
+    ATTRIBUTE_NAME,
+    MAX_ATTRIBUTES,
+    attribute_value,
+    attributes_of,
+)
 from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.platform.errors import InvalidCsv, TooLarge
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 50_000
 MAX_REPORTED_ERRORS = 100
-REQUIRED = ("student_id", "class_id", "session_id", "starts_at", "ends_at", "status")
-OPTIONAL = ("arrived_at",)
+REQUIRED = ("student_id", "session_id", "starts_at", "ends_at", "status")
+CLASS_COLUMNS = ("class_id", "class_name")  # at least one
+OPTIONAL = ("arrived_at", *CLASS_COLUMNS, "scheduled_at", "reminder_sent")
+LATEST_BOOKING = timedelta(days=1)  # after the start
+BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 STATUSES = {"present": Status.PRESENT, "absent": Status.ABSENT, "late": Status.LATE}
 EARLIEST_ARRIVAL = timedelta(hours=2)  # before the start
 
@@ -48,6 +70,7 @@ class ParsedCsv:
     sessions: list[Session]
     content_hash: str
     session_lines: dict[str, int]  # session id → the line of its first row (to report store conflicts)
+    class_names: dict[str, str] = field(default_factory=dict)  # class id → display name (named classes)
 
 
 class _RowError(ValueError):
@@ -85,12 +108,13 @@ def parse(data: bytes | str) -> ParsedCsv:
     rows_of = _rows(reader)
     header = [h.strip().lower() for h in next(rows_of, [])]
     _check_header(header)
-    column = {name: header.index(name) for name in (*REQUIRED, *OPTIONAL) if name in header}
+    column = {name: i for i, name in enumerate(header) if name in (*REQUIRED, *OPTIONAL) or _is_attr(name)}
 
     records: list[AttendanceRecord] = []
     errors: list[dict[str, object]] = []
     seen: dict[tuple[str, str], int] = {}
     sessions: dict[str, tuple[Session, int]] = {}
+    names: dict[str, tuple[str, int]] = {}
     rows = 0
     for row in rows_of:
         if not any(cell.strip() for cell in row):
@@ -100,8 +124,9 @@ def parse(data: bytes | str) -> ParsedCsv:
             raise TooLarge({"rows": f"more than {MAX_ROWS}", "max_rows": MAX_ROWS}, code="CSV_TOO_LARGE")
         line = reader.line_num
         try:
-            record = _record(row, column, len(header))
+            record, name = _record(row, column, len(header))
             _check_consistency(record, line, seen, sessions)
+            _check_name(record.class_id, name, line, names)
         except _RowError as e:
             errors.append({"line": line, "reason": str(e)})
             continue
@@ -114,17 +139,23 @@ def parse(data: bytes | str) -> ParsedCsv:
         [s for s, _ in sessions.values()],
         content_hash(records),
         {sid: line for sid, (_, line) in sessions.items()},
+        {cid: name for cid, (name, _) in names.items()},
     )
 
 
 def _check_header(header: list[str]) -> None:
     problems = []
     missing = [c for c in REQUIRED if c not in header]
+    if not any(c in header for c in CLASS_COLUMNS):
+        missing.append("class_id (or class_name)")
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
-    unknown = [c for c in header if c not in (*REQUIRED, *OPTIONAL)]
+    unknown = [c for c in header if c not in (*REQUIRED, *OPTIONAL) and not _is_attr(c)]
     if unknown:
         problems.append(f"unknown column(s): {', '.join(unknown)}")
+    attrs = [c for c in header if _is_attr(c)]
+    if len(attrs) > MAX_ATTRIBUTES:
+        problems.append(f"at most {MAX_ATTRIBUTES} attr_ columns (found {len(attrs)})")
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
         problems.append(f"repeated column(s): {', '.join(duplicated)}")
@@ -134,10 +165,44 @@ def _check_header(header: list[str]) -> None:
         )
 
 
-def _record(row: list[str], column: dict[str, int], width: int) -> AttendanceRecord:
+def _is_attr(name: str) -> bool:
+    return name.startswith(ATTR_PREFIX) and bool(ATTRIBUTE_NAME.match(name[len(ATTR_PREFIX) :]))
+
+
+def _record(row: list[str], column: dict[str, int], width: int) -> tuple[AttendanceRecord, str | None]:
+    """The row's record and its class's display name (None when the class is given by id only)."""
     if len(row) != width:
         raise _RowError(f"expected {width} fields, found {len(row)}")
     cell = {name: row[i].strip() for name, i in column.items()}
+    cell["class_id"], name = _class(cell.get("class_id", ""), cell.get("class_name", ""))
+    return _attendance(cell), name
+
+
+def _class(given: str, name: str) -> tuple[str, str | None]:
+    """(class id, display name or None) from the row's class_id and class_name cells."""
+    given, name = " ".join(given.split()), " ".join(name.split())
+    if len(given) > 200 or len(name) > 200:
+        raise _RowError("a class id or name is at most 200 characters")
+    if given and ID_PATTERN.match(given):
+        return given, name or None
+    if given:  # not an id: a display name
+        if name and name != given:
+            raise _RowError(f"class_id {given[:70]!r} is not an id, and class_name differs from it")
+        return class_id_for(given), given
+    if name:
+        return class_id_for(name), name
+    raise _RowError("class_id (or class_name) is empty")
+
+
+def _check_name(class_id: str, name: str | None, line: int, names: dict[str, tuple[str, int]]) -> None:
+    if name is None:
+        return
+    first = names.setdefault(class_id, (name, line))
+    if first[0] != name:
+        raise _RowError(f"class {class_id} is named {first[0]!r} at line {first[1]}")
+
+
+def _attendance(cell: dict[str, str]) -> AttendanceRecord:
     for name in ("student_id", "class_id", "session_id"):
         if not ID_PATTERN.match(cell[name]):
             raise _RowError(f"{name} must be 1-64 letters, digits, '_', '.', '-' (got {cell[name][:70]!r})")
@@ -153,6 +218,15 @@ def _record(row: list[str], column: dict[str, int], width: int) -> AttendanceRec
             raise _RowError("arrived_at is given for an absence")
         if not starts - EARLIEST_ARRIVAL <= arrived <= ends:
             raise _RowError("arrived_at must lie between 2 hours before starts_at and ends_at")
+    scheduled = _time(cell, "scheduled_at") if cell.get("scheduled_at") else None
+    if scheduled is not None and scheduled > starts + LATEST_BOOKING:
+        raise _RowError("scheduled_at is more than a day after starts_at")
+    reminder = None
+    if cell.get("reminder_sent"):
+        reminder = BOOLEANS.get(cell["reminder_sent"].lower())
+        if reminder is None:
+            raise _RowError(f"reminder_sent must be true or false (got {cell['reminder_sent'][:20]!r})")
+    attrs = {k[len(ATTR_PREFIX) :]: attribute_value(v) for k, v in cell.items() if k.startswith(ATTR_PREFIX)}
     return AttendanceRecord(
         student_id=cell["student_id"],
         session_id=cell["session_id"],
@@ -162,6 +236,9 @@ def _record(row: list[str], column: dict[str, int], width: int) -> AttendanceRec
         status=status,
         arrived_at=arrived,
         source=Source.IMPORT,
+        scheduled_at=scheduled,
+        reminder_sent=reminder,
+        attributes=attributes_of(attrs),
     )
 
 
@@ -194,7 +271,16 @@ def content_hash(records: list[AttendanceRecord]) -> str:
     """sha256 of the records in a canonical form (sorted, normalised times)."""
     lines = sorted(
         f"{r.session_id}|{r.student_id}|{r.class_id}|{iso(r.starts_at)}|{iso(r.ends_at)}|{r.status.value}|"
-        f"{iso(r.arrived_at) if r.arrived_at else ''}"
+        f"{iso(r.arrived_at) if r.arrived_at else ''}{_covariates(r)}"
         for r in records
     )
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _covariates(r: AttendanceRecord) -> str:
+    """The record's covariates in the hash (nothing when it has none: older hashes stay)."""
+    if r.scheduled_at is None and r.reminder_sent is None and not r.attributes:
+        return ""
+    scheduled = iso(r.scheduled_at) if r.scheduled_at else ""
+    reminder = "" if r.reminder_sent is None else str(int(r.reminder_sent))
+    return f"|{scheduled}|{reminder}|" + ";".join(f"{k}={v!r}" for k, v in r.attributes)

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
+    from rollcall.ml.covariates import CovariateSpec
+
 CHUNK_ROWS = 4096  # rows per pass: keeps rows × trees arrays cache-sized
 
 
@@ -166,6 +168,7 @@ class AttendanceModel:
     reference_edges: np.ndarray  # features × 9 inner decile edges in the latest training weeks
     reference_shares: np.ndarray  # features × 10 shares per decile bin there
     arrival: tuple[TreeEnsemble, TreeEnsemble, TreeEnsemble] | None = None
+    covariates: CovariateSpec | None = None  # the features after the history's, when it uses any
 
     def probability(self, X: np.ndarray) -> np.ndarray:
         return self.calibrator(self.classifier.raw(X))
@@ -215,7 +218,7 @@ def _psi(features: Sequence[str], edges: np.ndarray, shares: np.ndarray, X: np.n
     from rollcall.ml.evaluate import population_stability
 
     out = {}
-    for j, name in enumerate(features):
+    for j, name in enumerate(features[: X.shape[1]]):  # a scan computes the history features only
         bins = np.searchsorted(edges[j], X[:, j], side="right")
         now = np.bincount(bins, minlength=10) / max(len(X), 1)
         out[name] = population_stability(shares[j], now)

@@ -8,7 +8,9 @@ decisions it applies, in the spirit of MLflow's and SageMaker's registries:
 - Activation (:func:`activation`): a candidate is activated when nothing is active, or when it
   *beats* the active version on the same holdout: a higher ROC-AUC (by more than
   ``AUC_MIN_GAIN``) and an ECE no worse than the active one's plus ``ECE_TOLERANCE``. A candidate
-  with ROC-AUC below ``MIN_USEFUL_AUC`` is never activated. A manual activation (rollback)
+  with ROC-AUC below the useful minimum (``MIN_USEFUL_AUC`` by default; the train function's
+  ``MIN_USEFUL_AUC`` setting) is never activated, and the reason says so beside the active
+  version's ROC-AUC on the same holdout. A manual activation (rollback)
   bypasses this.
 - Retention (:func:`to_archive`): the newest ``KEEP_VERSIONS`` versions and the active one stay;
   older ones are archived (their files may then be moved to colder storage).
@@ -68,11 +70,16 @@ def next_version(existing: Iterable[str]) -> str:
     return version_name(max((version_number(v) for v in existing), default=0) + 1)
 
 
-def activation(candidate: dict[str, Any], active: dict[str, Any] | None) -> Decision:
+def activation(
+    candidate: dict[str, Any], active: dict[str, Any] | None, *, min_auc: float = MIN_USEFUL_AUC
+) -> Decision:
     """Whether a candidate with these holdout metrics replaces the active version's (same holdout)."""
     auc, ece = candidate["roc_auc"], candidate["ece"]
-    if not auc >= MIN_USEFUL_AUC:  # also refuses NaN
-        return Decision(False, f"ROC-AUC {auc:.4f} is below the useful minimum {MIN_USEFUL_AUC}")
+    if not auc >= min_auc:  # also refuses NaN
+        beside = "no version is active"
+        if active is not None:
+            beside = f"the active version scores {active['roc_auc']:.4f} on the same holdout"
+        return Decision(False, f"ROC-AUC {auc:.4f} is below the useful minimum {min_auc} ({beside})")
     if active is None:
         return Decision(True, "no active version")
     if not auc > active["roc_auc"] + AUC_MIN_GAIN:

@@ -11,7 +11,15 @@ before the sessions (a :class:`~rollcall.ml.features.History`) and the organisat
 - ``similarity``: the student's record on similar sessions (same class and weekday), smoothed
   toward the student's overall rate with ``SIMILARITY_WEIGHT`` pseudo-sessions, when there are
   at least ``MIN_SIMILAR`` of them.
-- ``heuristic``: the organisation's base rate, or ``GLOBAL_PRIOR`` when it has no records.
+- ``heuristic``: the organisation's base rate, or ``GLOBAL_PRIOR`` when it has no records; for a
+  student with no history at all (a first-timer), the class's rate so far smoothed toward the
+  organisation's with ``CLASS_PRIOR_WEIGHT`` pseudo-records.
+
+``basis`` says what an answer rests on: ``history`` (the student's own records), ``priors`` (a
+first-timer: the class's and organisation's rates), each with ``+covariates`` when the model
+used a covariate the query or the student's records gave (lead time, reminder, attributes). A
+model trained with covariates reads them from the query (``scheduled_at``, ``reminder_sent``,
+``attributes``); attributes the query leaves out are the student's latest recorded ones.
 
 For similarity and heuristic the interval is the 90 % Wilson score interval of the Beta
 posterior's mean with its effective count (records plus pseudo-records): it narrows as evidence
@@ -34,6 +42,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from rollcall.domain import AttendanceRecord, iso
+from rollcall.ml.covariates import Attributes, Covariates
 from rollcall.ml.features import FEATURES, Columns, History, usable
 
 if TYPE_CHECKING:
@@ -53,8 +62,10 @@ TOP_FACTORS = 3
 MIN_EFFECT = 0.005  # factors that move the probability less than this are not listed
 Z90 = 1.645
 # Factor names beyond the model's features: what the fallbacks report.
-SIMILAR_RATE, OVERALL_RATE = "rate_similar_sessions", "rate_overall"
-FACTOR_NAMES = (*FEATURES, SIMILAR_RATE)
+SIMILAR_RATE, OVERALL_RATE, CLASS_PRIOR = "rate_similar_sessions", "rate_overall", "rate_class_prior"
+FACTOR_NAMES = (*FEATURES, SIMILAR_RATE, CLASS_PRIOR)
+CLASS_PRIOR_WEIGHT = 5.0
+BASES = ("history", "priors", "history+covariates", "priors+covariates")
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -64,6 +75,9 @@ class Query:
     class_id: str
     starts_at: datetime
     session_id: str | None = None
+    scheduled_at: datetime | None = None
+    reminder_sent: bool | None = None
+    attributes: Attributes = ()
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,8 @@ class Predictions:
     factor_value: np.ndarray
     factor_effect: np.ndarray
     model_version: str | None
+    basis: np.ndarray | None = None  # index into BASES (None: all "history")
+    factor_names: tuple[str, ...] = FACTOR_NAMES
 
     def __len__(self) -> int:
         return len(self.queries)
@@ -106,6 +122,7 @@ class Predictions:
 
         part = slice(start, stop)
         probability = self.probability[part]
+        basis = (np.zeros(len(self.probability), dtype=np.int8) if self.basis is None else self.basis)[part]
         risk = np.where(
             probability < HIGH_RISK_BELOW, 0, np.where(probability < MEDIUM_RISK_BELOW, 1, 2)
         ).tolist()
@@ -120,15 +137,16 @@ class Predictions:
             self.factor[part].tolist(),
             np.round(self.factor_value[part], 4).tolist(),
             np.round(self.factor_effect[part], 4).tolist(),
+            basis.tolist(),
             strict=True,
         )
         times: dict[datetime, str] = {}
         advice: dict[tuple[Any, ...], list[str]] = {}
         out = []
-        for q, p, low, high, r, m, arrival, factor, value, effect in columns:
-            method, level = METHODS[m], RISK_LEVELS[r]
+        for q, p, low, high, r, m, arrival, factor, value, effect, b in columns:
+            method, level, on = METHODS[m], RISK_LEVELS[r], BASES[b]
             factors = [
-                {"name": FACTOR_NAMES[f], "value": v, "effect": e}
+                {"name": self.factor_names[f], "value": v, "effect": e}
                 for f, v, e in zip(factor, value, effect, strict=True)
                 if f >= 0
             ]
@@ -138,11 +156,12 @@ class Predictions:
             key = (
                 level,
                 method,
+                on,
                 expected and round(expected["p50"]),
                 *((f["name"], f["value"]) for f in factors if f["effect"] < 0),
             )
             if key not in advice:
-                advice[key] = recommendations(level, factors, expected, method)
+                advice[key] = recommendations(level, factors, expected, method, on)
             if q.starts_at not in times:
                 times[q.starts_at] = iso(q.starts_at)
             out.append(
@@ -158,6 +177,7 @@ class Predictions:
                     "factors": factors,
                     "recommendations": list(advice[key]),
                     "method": method,
+                    "basis": on,
                     "model_version": self.model_version if method == MODEL else None,
                 }
             )
@@ -199,6 +219,20 @@ class Predictor:
 
         assert self.model is not None
         X = history.compute(cols)
+        spec = self.model.covariates
+        with_covariates = np.zeros(len(queries), dtype=bool)
+        if spec is not None:
+            rows = [
+                Covariates(
+                    q.starts_at,
+                    q.scheduled_at,
+                    q.reminder_sent,
+                    q.attributes or history.latest_attributes(q.student_id),
+                )
+                for q in queries
+            ]
+            X = np.hstack([X, spec.matrix(rows)])
+            with_covariates = spec.present(rows)
         s = self.model.score(X)
         if s.arrival is not None:
             arrival = s.arrival
@@ -209,8 +243,21 @@ class Predictor:
         value = np.take_along_axis(X, order, axis=1)
         factor = np.where(np.abs(effect) >= MIN_EFFECT, order, -1)
         method = np.zeros(len(queries), dtype=np.int8)
+        first = X[:, FEATURES.index("n_prior")] == 0
+        basis = (first.astype(np.int8) + 2 * with_covariates).astype(np.int8)
         return Predictions(
-            queries, s.probability, s.low, s.high, method, arrival, factor, value, effect, self.model_version
+            queries,
+            s.probability,
+            s.low,
+            s.high,
+            method,
+            arrival,
+            factor,
+            value,
+            effect,
+            self.model_version,
+            basis,
+            tuple(self.model.features),
         )
 
     def _by_fallback(
@@ -220,12 +267,17 @@ class Predictor:
 
         n = len(queries)
         same_att, same_n = history.similar(cols)
-        overall = history.compute(cols)[:, FEATURES.index(OVERALL_RATE)]
+        computed = history.compute(cols)
+        overall = computed[:, FEATURES.index(OVERALL_RATE)]
+        first = computed[:, FEATURES.index("n_prior")] == 0
         org_rate, org_n = self._org_prior()
+        class_att, class_n = history.class_so_far(cols)
+        p_class = (class_att + CLASS_PRIOR_WEIGHT * org_rate) / (class_n + CLASS_PRIOR_WEIGHT)
         similar = same_n >= MIN_SIMILAR
         p_sim = (same_att + SIMILARITY_WEIGHT * overall) / (same_n + SIMILARITY_WEIGHT)
-        p = np.where(similar, p_sim, org_rate)
-        low, high = wilson(p, np.where(similar, same_n + SIMILARITY_WEIGHT, org_n))
+        p = np.where(similar, p_sim, np.where(first, p_class, org_rate))
+        weight = np.where(first, np.minimum(class_n + CLASS_PRIOR_WEIGHT, org_n), org_n)
+        low, high = wilson(p, np.where(similar, same_n + SIMILARITY_WEIGHT, weight))
         self._empirical_arrival(history, cols, arrival)
         factor = np.full((n, TOP_FACTORS), -1)
         value = np.zeros((n, TOP_FACTORS))
@@ -234,8 +286,13 @@ class Predictor:
         value[:, 0], effect[:, 0] = same_att / np.maximum(same_n, 1), p - overall
         factor[:, 1] = np.where(similar, FACTOR_NAMES.index(OVERALL_RATE), -1)
         value[:, 1], effect[:, 1] = overall, overall - org_rate
+        prior = first & ~similar & (class_n > 0)
+        factor[:, 0] = np.where(prior, FACTOR_NAMES.index(CLASS_PRIOR), factor[:, 0])
+        value[:, 0] = np.where(prior, class_att / np.maximum(class_n, 1), value[:, 0])
+        effect[:, 0] = np.where(prior, p - org_rate, effect[:, 0])
         method = np.where(similar, METHODS.index(SIMILARITY), METHODS.index(HEURISTIC)).astype(np.int8)
-        return Predictions(queries, p, low, high, method, arrival, factor, value, effect, None)
+        basis = (first & ~similar).astype(np.int8)
+        return Predictions(queries, p, low, high, method, arrival, factor, value, effect, None, basis)
 
     def _org_prior(self) -> tuple[float, float]:
         """The heuristic's rate and effective count: the organisation's, or the global prior."""
@@ -276,7 +333,11 @@ _RISK_ADVICE = {
 
 
 def recommendations(
-    risk: str, factors: list[dict[str, Any]], arrival: dict[str, float] | None, method: str
+    risk: str,
+    factors: list[dict[str, Any]],
+    arrival: dict[str, float] | None,
+    method: str,
+    basis: str = "history",
 ) -> list[str]:
     """Short actions derived from the risk and the factors that lower the probability."""
     out = [_RISK_ADVICE[risk]] if risk in _RISK_ADVICE else []
@@ -289,7 +350,9 @@ def recommendations(
         out.append(
             f"Usually arrives about {arrival['p50']:.0f} minutes late: a reminder of the start time may help."
         )
-    if method == HEURISTIC:
+    if basis.startswith("priors"):
+        out.append("No history for this student yet: the class's and organisation's usual rates are used.")
+    elif method == HEURISTIC:
         out.append("Little history for this student yet: the organisation's usual rate is shown.")
     return out
 
@@ -305,6 +368,10 @@ def _factor_advice(name: str, value: float) -> str | None:
         return f"Sessions on {WEEKDAYS[int(value) % 7]}s are attended less."
     if name == "hour":
         return f"Sessions at {int(value):02d}:00 are attended less."
+    if name == "lead_days":
+        return f"Booked {value:.0f} days ahead: long lead times are missed more; send a reminder."
+    if name == "reminder_sent" and value == 0:
+        return "No reminder was sent: send one."
     if name == "class_rate_4w":
         return "The whole class has attended less recently: review the class's schedule."
     if name in ("rate_class", "rate_slot", SIMILAR_RATE):

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from rollcall.domain import AttendanceRecord
+from rollcall.ml.covariates import CovariateSpec, covariates_of
 from rollcall.ml.evaluate import ECE_BINS, calibration_error, metrics
 from rollcall.ml.features import EPOCH, FEATURES, History, usable
 from rollcall.ml.history_csv import content_hash
@@ -77,6 +78,24 @@ class Dataset:
     calibration_from: int  # training sessions starting at or after this are the calibration slice
     counts: dict[str, int]
     data_hash: str
+    covariates: CovariateSpec = field(default_factory=CovariateSpec)  # the columns of X after FEATURES
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return (*FEATURES, *self.covariates.names)
+
+    def X_for(self, model: AttendanceModel) -> np.ndarray | None:
+        """This dataset's rows as ``model``'s features (another model's covariates coded its way);
+        None when the model's history features are not this code's (not comparable)."""
+        import numpy as np
+
+        if tuple(model.features[: len(FEATURES)]) != FEATURES:
+            return None
+        spec = model.covariates or CovariateSpec()
+        if spec == self.covariates:
+            return self.X
+        extra = spec.matrix([covariates_of(r) for r in self.records])
+        return np.hstack([self.X[:, : len(FEATURES)], extra])
 
     @property
     def holdout(self) -> np.ndarray:
@@ -138,9 +157,15 @@ def build_dataset(records: Iterable[AttendanceRecord]) -> Dataset:
             raise InsufficientData(
                 {"reason": f"the {name} part needs both attended and missed records", **counts}
             )
+    fit_rows = [covariates_of(r) for r, fit in zip(rows, parts["fit"].tolist(), strict=True) if fit]
+    covariates = CovariateSpec.fit(fit_rows, y[parts["fit"]])
+    X = history.record_features()
+    if covariates.names:
+        X = np.hstack([X, covariates.matrix([covariates_of(r) for r in rows])])
+        counts["covariates"] = len(covariates.names)
     return Dataset(
         records=rows,
-        X=history.record_features(),
+        X=X,
         y=y,
         t=t,
         arrival=history.cols.arrival,
@@ -148,6 +173,7 @@ def build_dataset(records: Iterable[AttendanceRecord]) -> Dataset:
         calibration_from=calibration_from,
         counts=counts,
         data_hash=content_hash(rows),
+        covariates=covariates,
     )
 
 
@@ -282,7 +308,10 @@ def evaluate_model(model: AttendanceModel, data: Dataset) -> dict[str, Any]:
     import numpy as np
 
     ho = data.holdout
-    scores = model.score(data.X[ho])
+    X = data.X_for(model)
+    if X is None:
+        raise ValueError("the model's features are not this dataset's")
+    scores = model.score(X[ho])
     out: dict[str, Any] = metrics(data.y[ho], scores.probability)
     if scores.arrival is not None:
         known = data.y[ho] & ~np.isnan(data.arrival[ho])
@@ -311,13 +340,14 @@ def train(records: Iterable[AttendanceRecord] | Dataset, *, now: datetime | None
     p_cal = calibrator(classifier.raw(data.X[cal]))
     edges, shares = _reference(data.X[cal])
     model = AttendanceModel(
-        features=FEATURES,
+        features=data.features,
         classifier=classifier,
         calibrator=calibrator,
         intervals=_intervals(p_cal, data.y[cal]),
         reference_edges=edges,
         reference_shares=shares,
         arrival=_fit_arrival(data),
+        covariates=data.covariates if data.covariates.names else None,
     )
     logger.info(
         "training: calibrated", extra={"calibration": calibrator.kind, "arrival": model.arrival is not None}
@@ -343,4 +373,5 @@ def train(records: Iterable[AttendanceRecord] | Dataset, *, now: datetime | None
         holdout_from=datetime.fromtimestamp(data.holdout_from + EPOCH, UTC),
         created_at=now or datetime.now(UTC),
         libraries={"scikit-learn": sklearn.__version__, "numpy": np.__version__},
+        features=data.features,
     )

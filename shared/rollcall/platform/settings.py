@@ -176,13 +176,18 @@ class ModelSettings(FunctionSettings):
     )
 
 
-class PredictSettings(ModelSettings):
+class JobSettings(ModelSettings):
+    """What a function that queues jobs or reads their files needs (predict, train)."""
+
     jobs_queue_url: str | None = Field(
         default=None, description="the SQS queue of jobs (long work answered 202 with a job id)"
     )
     job_files_bucket: str | None = Field(
         default=None, description="the bucket of jobs' inputs and results (rollcall.store.job_results)"
     )
+
+
+class PredictSettings(JobSettings):
     model_cache_ttl_seconds: int = Field(
         default=3600,
         ge=0,
@@ -208,14 +213,8 @@ class PredictSettings(ModelSettings):
     )
 
 
-class TrainSettings(ModelSettings):
+class TrainSettings(JobSettings):
     training_queue_url: str = Field(min_length=8, description="the SQS queue of training jobs")
-    jobs_queue_url: str | None = Field(
-        default=None, description="the SQS queue of jobs (long work answered 202 with a job id)"
-    )
-    job_files_bucket: str | None = Field(
-        default=None, description="the bucket of jobs' inputs and results (rollcall.store.job_results)"
-    )
     job_heartbeat_seconds: int = Field(
         default=120,
         ge=2,
@@ -227,6 +226,13 @@ class TrainSettings(ModelSettings):
         ge=28,
         le=3650,
         description="training reads the attendance of sessions that started in this many days before now",
+    )
+    min_useful_auc: float = Field(
+        default=0.55,
+        ge=0.5,
+        le=1.0,
+        description="a trained version whose holdout ROC-AUC is below this is never activated (its job "
+        "result says why, beside the active version's score)",
     )
     job_lease_seconds: int = Field(
         default=960,

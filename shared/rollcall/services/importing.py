@@ -7,7 +7,9 @@
    time notation) makes the same attendance imported twice add nothing: the second import writes
    nothing and answers ``replayed: true`` with when and by whom the file was imported.
 3. Then, in this order: minimal profiles for unknown students (the name is the id) and class
-   memberships, the sessions not stored yet, and the attendance records (``replace``: an import
+   memberships, the sessions not stored yet, the display names of classes the file names (a
+   ``class_id`` that is not an id is a name: its id is derived, ``rollcall.domain.class_id_for``),
+   and the attendance records (``replace``: an import
    states what happened, as a correction does). Stored profiles and sessions are found by batch
    reads, and records and memberships written by batch writes (``rollcall.store.bulk``: 25 a
    request, unprocessed items retried; if some stay unprocessed the import fails as one cut
@@ -23,7 +25,7 @@ Items::
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ from rollcall.platform.errors import ConcurrentUpdate, InvalidCsv
 from rollcall.platform.observability import count, logger
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.audit import AuditLog
+from rollcall.store.classes import ClassRepo
 from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgDirectory, OrgRecords
 
@@ -51,6 +54,7 @@ class ImportResult:
     replayed: bool
     imported_at: str
     imported_by: str
+    classes: dict[str, str] = field(default_factory=dict)  # class id → display name, for named classes
 
     def counts(self) -> dict[str, int]:
         return {
@@ -105,6 +109,7 @@ def import_csv(
     )
     memberships = roster.ensure_members({(c, s) for s, cs in classes.items() for c in cs})
     sessions_created = SessionRepo(records).ensure(parsed.sessions, created_by=who.sub, created_at=now)
+    ClassRepo(records).ensure_names(parsed.class_names, created_by=who.sub, created_at=now)
     written = AttendanceRepo(records).write_many(
         [_marked(r, who, now) for r in parsed.records], mode="replace", on_chunk=progress
     )
@@ -118,6 +123,7 @@ def import_csv(
         replayed=False,
         imported_at=iso(now),
         imported_by=who.sub,
+        classes=parsed.class_names,
     )
     try:  # of concurrent imports of one file, the one that marks it done records it
         records.update(

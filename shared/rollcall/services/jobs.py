@@ -23,6 +23,7 @@ every kind shares.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -237,7 +238,10 @@ def record_handler(
     whose jobs to run (``uploads``); anything else is a training message."""
 
     def handle(record: SQSRecord) -> dict[str, Any]:
-        body = record.json_body
+        try:
+            body = json.loads(record.body or "")
+        except ValueError:  # not JSON: the training consumer rejects it (consumed, not retried)
+            return training(record)
         if isinstance(body, dict) and uploads is not None and ("Records" in body or "Event" in body):
             return {"jobs": [jobs(message.body()) for message in uploads(body)]}
         if isinstance(body, dict) and body.get("kind") not in (None, "training"):

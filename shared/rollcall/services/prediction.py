@@ -86,6 +86,16 @@ class Ask:
     session_id: str | None = None
     class_id: str | None = None
     starts_at: datetime | None = None
+    scheduled_at: datetime | None = None  # covariates (rollcall.ml.covariates), when the model uses them
+    reminder_sent: bool | None = None
+    attributes: tuple[tuple[str, float | str], ...] = ()
+
+    def covariates(self) -> dict[str, Any]:
+        return {
+            "scheduled_at": self.scheduled_at,
+            "reminder_sent": self.reminder_sent,
+            "attributes": self.attributes,
+        }
 
 
 class TtlCache:
@@ -360,13 +370,21 @@ class PredictionService:
         for i, ask in enumerate(asks):
             session = sessions.get(ask.session_id) if ask.session_id else None
             if session is not None:
-                queries.append(Query(ask.student_id, session.class_id, session.starts_at, session.session_id))
+                queries.append(
+                    Query(
+                        ask.student_id,
+                        session.class_id,
+                        session.starts_at,
+                        session.session_id,
+                        **ask.covariates(),
+                    )
+                )
             elif ask.session_id:  # unreadable: class and start unknown, the heuristic answers
                 unresolved.add(i)
                 queries.append(Query(ask.student_id, "", self.now, ask.session_id))
             else:
                 assert ask.class_id is not None and ask.starts_at is not None
-                queries.append(Query(ask.student_id, ask.class_id, ask.starts_at, None))
+                queries.append(Query(ask.student_id, ask.class_id, ask.starts_at, None, **ask.covariates()))
         return queries, unresolved
 
     def _require_students(self, student_ids: list[str]) -> None:

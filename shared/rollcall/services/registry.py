@@ -304,7 +304,7 @@ class VersionPublisher:
                 now=self.clock(), source="train", alert=self.alert,
             )  # fmt: skip
             return None
-        if tuple(model.features) != FEATURES:
+        if data.X_for(model) is None:
             return None  # another feature set: not comparable, the candidate is judged alone
         return evaluate_model(model, data)
 
@@ -439,7 +439,8 @@ def load_version(
     except NotFound:
         raise ArtifactIntegrityError({"reason": "the artifact is missing", "key": path}) from None
     loaded = artifact.load(data, sha256 or "")
-    if tuple(loaded.features) != FEATURES:
+    covariates = loaded.covariates.names if loaded.covariates else ()
+    if tuple(loaded.features) != (*FEATURES, *covariates):
         raise ArtifactIntegrityError({"reason": "the model's features are not this code's features"})
     return loaded
 

@@ -155,7 +155,19 @@ class SmokeTest:
         token = self._canary_token()
         if token is None:
             return [*checks, Check("predict", "canary prediction", True, "no canary token", skipped=True)]
-        return [*checks, self._me(arn, token), self._prediction(arn, token)]
+        return [*checks, self._me(arn, token), *self._canary_student(token), self._prediction(arn, token)]
+
+    def _canary_student(self, token: str) -> list[Check]:
+        """The canary organisation's one student, made once (predictions answer only for a student
+        who exists): created through the new encode-face version, 201, or 409 when it is there."""
+        arn = self.settings.targets().get("encode-face", "")
+        if not arn:
+            return []
+        student = {"student_id": "smoke-student", "name": "Smoke test", "class_ids": ["smoke-class"]}
+        got, body, problem = self._call(arn, http_event("POST", "/v1/students", token=token, body=student))
+        code = body.get("code") if isinstance(body, dict) else None
+        passed = got == 201 or (got == 409 and code == "STUDENT_EXISTS")
+        return [Check("encode-face", "canary student", passed, problem or f"status {got}, code {code}")]
 
     def _canary_token(self) -> str | None:
         s = self.settings

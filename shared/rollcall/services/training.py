@@ -9,7 +9,9 @@ stored ``queued`` and its message sent to the training queue (202 with the job i
 more than once): the job is claimed with a conditional write (``rollcall.store.job_log``), so a
 redelivery of a job that is done, or that another attempt holds, trains nothing. Then:
 
-1. read the organisation's attendance of the last ``TRAINING_WINDOW_DAYS``;
+1. read the organisation's attendance of the ``TRAINING_WINDOW_DAYS`` that end at the window's
+   end: the job's ``until`` when the request gave one, else the start of the latest session with a
+   record (not after now), so an imported history of any age trains;
 2. weekly jobs (``mode`` if_needed) first decide with the retrain rules (``rollcall.ml.policy
    .retrain``: no active model, active older than 30 days, usable data grew 20 %, or drift
    reported by the anomaly scan since the last training) and finish ``succeeded`` with
@@ -17,7 +19,8 @@ redelivery of a job that is done, or that another attempt holds, trains nothing.
 3. build the dataset (fewer than 200 usable records: the job fails with INSUFFICIENT_DATA and
    the counts), train (``rollcall.ml.train``);
 4. evaluate the active version's model on the *same* holdout, and decide activation with
-   ``rollcall.ml.policy.activation``;
+   ``rollcall.ml.policy.activation`` (the floor is the ``MIN_USEFUL_AUC`` setting); the result's
+   ``activation`` says why, with the candidate's and the active version's ROC-AUC side by side;
 5. register the version (candidate; the name is taken with a conditional write, so concurrent
    jobs cannot share one), then store its files in S3;
 6. activate it if it won, conditionally on the active version being the one it was compared with;
@@ -43,7 +46,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from rollcall.domain import AttendanceRecord, iso
+from rollcall.domain import AttendanceRecord, iso, parse_time
 from rollcall.ml import policy as rules
 from rollcall.platform.auth import Principal
 from rollcall.platform.auth.principal import ID_PATTERN
@@ -87,6 +90,7 @@ class JobMessage:
     mode: str = ALWAYS
     reason: str = "manual"
     requested_by: str = "unknown"
+    until: str | None = None  # the training window's end (ISO-8601); None: the latest record
 
     @classmethod
     def parse(cls, body: Any, message_id: str) -> JobMessage:
@@ -96,6 +100,12 @@ class JobMessage:
         mode = body.get("mode", ALWAYS)
         if mode not in (ALWAYS, IF_NEEDED):
             raise InvalidInput(f"mode must be {ALWAYS} or {IF_NEEDED}")
+        until = body.get("until")
+        if until is not None:
+            try:
+                until = iso(parse_time(str(until)))
+            except ValueError:
+                raise InvalidInput("until must be an ISO-8601 time") from None
         return cls(
             org=check_id(body["org"], "org"),
             job_id=check_id(str(body.get("job_id") or f"job-{message_id}"), "job_id"),
@@ -103,10 +113,11 @@ class JobMessage:
             mode=mode,
             reason=str(body.get("reason", "manual"))[:200],
             requested_by=str(body.get("requested_by", "unknown"))[:64],
+            until=until,
         )
 
     def body(self) -> dict[str, str]:
-        return {
+        out = {
             "org": self.org,
             "job_id": self.job_id,
             "model_type": self.model_type,
@@ -114,6 +125,9 @@ class JobMessage:
             "reason": self.reason,
             "requested_by": self.requested_by,
         }
+        if self.until is not None:
+            out["until"] = self.until
+        return out
 
     def job(self, created_at: datetime) -> Job:
         return Job(
@@ -139,6 +153,7 @@ class Trainer:
     window: timedelta
     lease: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    min_useful_auc: float = rules.MIN_USEFUL_AUC
     on_read: Callable[[int], None] | None = None  # told of the records read, slice by slice (progress)
 
     @classmethod
@@ -151,6 +166,7 @@ class Trainer:
             alert=lambda alert: send_alert(alert, settings.alert_queue_url),
             window=timedelta(days=settings.training_window_days),
             lease=timedelta(seconds=settings.job_lease_seconds),
+            min_useful_auc=settings.min_useful_auc,
         )
 
     @property
@@ -163,13 +179,18 @@ class Trainer:
 
     # --- asking ------------------------------------------------------------------------------------
 
-    def request(self, who: Principal, model_type: str) -> Job:
-        """A queued job (POST .../train); InsufficientData when there is clearly too little data."""
+    def request(self, who: Principal, model_type: str, *, until: datetime | None = None) -> Job:
+        """A queued job (POST .../train); InsufficientData when there is clearly too little data.
+
+        The window ends at ``until`` when given, else at the latest record (see the module doc)."""
         from rollcall.ml.train import MIN_RECORDS
 
         checked_type(model_type)
         now = self.clock()
-        found = _count_usable(AttendanceRepo(self.records).between(now - self.window, now), MIN_RECORDS)
+        end = self.window_end(now, until)
+        found = 0
+        if end is not None:
+            found = _count_usable(AttendanceRepo(self.records).between(end - self.window, end), MIN_RECORDS)
         if found < MIN_RECORDS:
             raise InsufficientData(
                 {
@@ -177,10 +198,20 @@ class Trainer:
                     "usable_records": found,
                     "required_records": MIN_RECORDS,
                     "window_days": self.window.days,
+                    "window_end": iso(end) if end is not None else None,
                 }
             )
-        message = JobMessage(self.org, new_job_id(), model_type, ALWAYS, "manual", who.sub)
+        message = JobMessage(
+            self.org, new_job_id(), model_type, ALWAYS, "manual", who.sub, iso(until) if until else None
+        )
         return self.enqueue(message, now)
+
+    def window_end(self, now: datetime, until: datetime | None) -> datetime | None:
+        """Where the training window ends: ``until`` (not after now), else the latest record's start
+        (None when the organisation has no record at all)."""
+        if until is not None:
+            return min(until, now)
+        return AttendanceRepo(self.records).latest_start(now)
 
     def enqueue(self, message: JobMessage, now: datetime) -> Job:
         """Store the job (queued) and send its message; the job."""
@@ -214,7 +245,7 @@ class Trainer:
             return current
         logger.info("training job started", extra={"job_id": job.job_id, "attempt": job.attempts})
         try:
-            result = self._train(jobs, job)
+            result = self._train(jobs, job, message.until)
         except RollcallError as e:
             logger.warning("training job failed", extra={"code": e.code, "detail": e.detail})
             count("TrainingJobFailed")
@@ -231,16 +262,21 @@ class Trainer:
         logger.info(f"training: {step}", extra={"job_id": job.job_id})
         jobs.progress(job, step)
 
-    def _train(self, jobs: JobRepo, job: Job) -> dict[str, Any]:
+    def _train(self, jobs: JobRepo, job: Job, until: str | None = None) -> dict[str, Any]:
         from rollcall.ml.features import usable
         from rollcall.ml.train import build_dataset, train
 
         now, model_type = self.clock(), job.model_type
         self._step(jobs, job, "reading attendance")
+        end = self.window_end(now, parse_time(until) if until else None)
         # the window's week slices on a few threads, projected to what a record holds
-        records = AttendanceRepo(self.records).window(now - self.window, now, on_query=self.on_read)
+        records = (
+            AttendanceRepo(self.records).window(end - self.window, end, on_query=self.on_read) if end else []
+        )
         rows = usable(records)
         stats = {"usable_records": len(rows), "attended": sum(r.attended for r in rows), "as_of": iso(now)}
+        if end is not None:
+            stats["window"] = {"from": iso(end - self.window), "until": iso(end)}
         state = self.registry.note(model_type, data_stats=stats)
         active = self.registry.version(model_type, state.active) if state.active else None
         if job.mode == IF_NEEDED:
@@ -258,13 +294,14 @@ class Trainer:
         trained = train(data, now=now)
         self._step(jobs, job, "evaluating the active version on the same holdout")
         active_metrics = self.publisher.active_on(data, active)
-        decision = rules.activation(trained.metrics, active_metrics)
+        decision = rules.activation(trained.metrics, active_metrics, min_auc=self.min_useful_auc)
         evaluation = {
             "activated": decision.yes,
             "reason": decision.reason,
             "candidate": _headline(trained.metrics),
             "active_version": state.active,
             "active_on_same_holdout": _headline(active_metrics) if active_metrics else None,
+            "min_useful_auc": self.min_useful_auc,
         }
         self._step(jobs, job, "storing the artifact")
         entry = self.publisher.register(job, trained, state, evaluation)
@@ -282,9 +319,18 @@ class Trainer:
             "version": entry.version,
             "activated": evaluation["activated"],
             "decision": evaluation["reason"],
+            "activation": {
+                "activated": evaluation["activated"],
+                "reason": evaluation["reason"],
+                "roc_auc": _headline(trained.metrics)["roc_auc"],
+                "min_useful_auc": self.min_useful_auc,
+                "active_version": state.active,
+                "active_roc_auc": (_headline(active_metrics)["roc_auc"] if active_metrics else None),
+            },
             "metrics": _headline(trained.metrics),
             "active_on_same_holdout": evaluation["active_on_same_holdout"],
             "counts": data.counts,
+            "window": stats.get("window"),
             "archived": archived,
             "sha256": entry.sha256,
         }

@@ -38,6 +38,7 @@ from rollcall.store.table import OrgRecords, check_id
 
 WriteMode = Literal["merge", "replace", "if_absent"]
 
+LATEST_SEARCH_MONTHS = 240  # how far back the latest record is looked for (20 years of month shards)
 CONCURRENT_WRITES = 16  # within the shared client's 32 pooled connections (rollcall.store.clients)
 
 RANK = {Status.ABSENT: 1, Status.UNCERTAIN: 2, Status.LATE: 3, Status.PRESENT: 3}
@@ -189,6 +190,9 @@ WINDOW_FIELDS = (
     "location",
     "marked_at",
     "marked_by",
+    "scheduled_at",  # covariates: training reads the window
+    "reminder_sent",
+    "attrs",
 )
 
 
@@ -222,6 +226,12 @@ def record_to_item(
         item["arrived_at"] = iso(rec.arrived_at)
     if rec.marked_at is not None:
         item["marked_at"] = iso(rec.marked_at)
+    if rec.scheduled_at is not None:
+        item["scheduled_at"] = iso(rec.scheduled_at)
+    if rec.reminder_sent is not None:
+        item["reminder_sent"] = rec.reminder_sent
+    if rec.attributes:
+        item["attrs"] = dict(rec.attributes)
     for name in OPTIONAL_FIELDS:
         value = getattr(rec, name)
         if value is not None:
@@ -245,7 +255,14 @@ def record_from_item(item: dict[str, Any]) -> AttendanceRecord:
         marked_by=item.get("marked_by"),
         marked_at=parse_time(item["marked_at"]) if item.get("marked_at") else None,
         note=item.get("note"),
+        scheduled_at=parse_time(item["scheduled_at"]) if item.get("scheduled_at") else None,
+        reminder_sent=item.get("reminder_sent"),
+        attributes=tuple(sorted((k, _attr(v)) for k, v in (item.get("attrs") or {}).items())),
     )
+
+
+def _attr(value: Any) -> float | str:
+    return value if isinstance(value, str) else float(value)
 
 
 def _may_write(stored: tuple[int, str] | None, record: AttendanceRecord, mode: WriteMode) -> bool:
@@ -365,6 +382,20 @@ class AttendanceRepo:
         for m in months_between(since, until):
             for item in self.records.query(self.records.key("ATT", m), index="gsi2", sk_between=(lo, hi)):
                 yield record_from_item(item)
+
+    def latest_start(self, before: datetime, *, months: int = LATEST_SEARCH_MONTHS) -> datetime | None:
+        """The start of the latest session with a record at or before ``before``: the month shards
+        are read newest first, one item each, until one has a record (None after ``months``)."""
+        hi = iso(before) + "~"
+        year, mon = utc(before).year, utc(before).month
+        for _ in range(months):
+            pk = self.records.key("ATT", f"{year:04d}-{mon:02d}")
+            for item in self.records.query(
+                pk, index="gsi2", sk_between=("0", hi), newest_first=True, limit=1, attributes=("starts_at",)
+            ):
+                return parse_time(item["starts_at"])
+            year, mon = (year - 1, 12) if mon == 1 else (year, mon - 1)
+        return None
 
     def window(
         self,

@@ -25,7 +25,16 @@ from rollcall.domain import AttendanceRecord, Session, iso, parse_time
 from rollcall.store.attendance import month, months_between, record_from_item, session_from_item
 from rollcall.store.table import OrgRecords, check_id, ttl_after
 
-HISTORY_FIELDS = ("student_id", "session_id", "class_id", "starts_at", "ends_at", "status", "arrived_at")
+HISTORY_FIELDS = (
+    "student_id",
+    "session_id",
+    "class_id",
+    "starts_at",
+    "ends_at",
+    "status",
+    "arrived_at",
+    "attrs",
+)
 SESSION_FIELDS = ("session_id", "class_id", "starts_at", "ends_at")
 
 

@@ -7,12 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rollcall.domain import Session, Student
+from rollcall.domain import Session, Student, class_id_for
 from rollcall.platform.auth import Principal, Role
 from rollcall.platform.errors import InvalidCsv
 from rollcall.services.importing import import_csv
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.audit import AuditLog
+from rollcall.store.classes import ClassRepo
 from rollcall.store.roster import RosterRepo
 from tests.integration.models.conftest import NOW, Stores
 
@@ -117,3 +118,21 @@ def test_twenty_parallel_imports_of_one_file_store_it_once_and_audit_it_once(sto
         ("ann", "present"),
         ("ben", "absent"),
     ]
+
+
+def test_classes_given_by_name_are_stored_under_derived_ids_with_their_names(stores: Stores) -> None:
+    records = stores.records("imp-names")
+    text = (
+        "student_id,class_id,session_id,starts_at,ends_at,status\n"
+        "29872499824296,JARDIM DA PENHA,5642903,2016-04-29T18:38:08Z,2016-04-29T19:38:08Z,present\n"
+        "558997776694438,REPÚBLICA,5642503,2016-04-29T16:08:27Z,2016-04-29T17:08:27Z,absent\n"
+    )
+    result = import_csv(records, who("imp-names"), text.encode(), now=NOW)
+
+    jardim, republica = class_id_for("JARDIM DA PENHA"), class_id_for("REPÚBLICA")
+    assert result.classes == {jardim: "JARDIM DA PENHA", republica: "REPÚBLICA"}
+    assert ClassRepo(records).name(jardim) == "JARDIM DA PENHA"
+    assert ClassRepo(records).name(republica) == "REPÚBLICA"
+    assert SessionRepo(records).require("5642903").class_id == jardim
+    assert RosterRepo(records).members(republica) == ["558997776694438"]
+    assert RosterRepo(records).require("558997776694438").class_ids == (republica,)

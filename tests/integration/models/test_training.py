@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -182,3 +183,70 @@ def test_the_daily_retention_removes_expired_predictions_per_organisation(
     removed = remove_expired_predictions(directory, stores.records, NOW, timedelta(days=365))
 
     assert removed["by_organisation"]["train-a"] == 1 and removed["removed"] >= 1
+
+
+def test_a_history_of_2016_trains_on_a_window_ending_at_its_latest_record(stores: Stores) -> None:
+    # Given an organisation whose whole history is ten years old
+    start = datetime(2016, 4, 4, tzinfo=UTC)  # a Monday
+    history = generate("train-old", students=20, weeks=6, seed=8, start=start, anomalies=False)
+    store(stores.records("train-old"), history)
+    latest = max(r.starts_at for r in history.records)
+    outbox = Outbox()
+    trainer = stores.trainer("train-old", outbox)
+
+    # When training is asked for without a window end
+    trainer.request(Principal("root", "train-old", Role.ADMIN), "attendance")
+    (message,) = outbox.messages
+    done = trainer.run(JobMessage.parse(message, "m-old"))
+
+    # Then the window ends at the latest record and every record of the history is learnt from
+    assert (done.status, done.result["activated"]) == ("succeeded", True)
+    assert done.result["counts"]["usable_records"] == len(history.records)
+    stats = stores.registry("train-old").state("attendance").data_stats
+    assert stats["window"]["until"] == latest.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert done.result["window"] == stats["window"]
+
+
+def test_an_until_in_the_request_ends_the_window_there(stores: Stores) -> None:
+    start = datetime(2016, 4, 4, tzinfo=UTC)
+    history = generate("train-until", students=20, weeks=6, seed=9, start=start, anomalies=False)
+    store(stores.records("train-until"), history)
+    admin = Principal("root", "train-until", Role.ADMIN)
+    outbox = Outbox()
+    trainer = stores.trainer("train-until", outbox)
+
+    # A window that ends before the history begins holds nothing: refused at once, with its end
+    with pytest.raises(InsufficientData) as refused:
+        trainer.request(admin, "attendance", until=start - timedelta(days=1))
+    assert refused.value.detail["usable_records"] == 0
+    assert refused.value.detail["window_end"] == "2016-04-03T00:00:00Z"
+
+    # A window that ends after week four learns from the records up to then only
+    until = start + timedelta(weeks=4)
+    trainer.request(admin, "attendance", until=until)
+    (message,) = outbox.messages
+    assert message["until"] == "2016-05-02T00:00:00Z"
+    done = trainer.run(JobMessage.parse(message, "m-until"))
+    assert done.status == "succeeded"
+    assert done.result["counts"]["usable_records"] == sum(r.starts_at <= until for r in history.records)
+
+
+def test_a_version_under_the_useful_minimum_is_refused_and_the_result_says_why(stores: Stores) -> None:
+    # Given an organisation with an active version
+    store(stores.records("train-floor"), recent_history("train-floor", students=12, seed=12))
+    trainer = stores.trainer("train-floor", Outbox())
+    assert trainer.run(JobMessage("train-floor", "job-floor-1")).result["activated"] is True
+
+    # When a new version is trained under a floor no model reaches
+    strict = replace(trainer, min_useful_auc=0.99)
+    done = strict.run(JobMessage("train-floor", "job-floor-2"))
+
+    # Then it is registered, not activated, and the result explains it beside the active score
+    activation = done.result["activation"]
+    assert (done.status, activation["activated"], activation["min_useful_auc"]) == ("succeeded", False, 0.99)
+    assert activation["active_version"] == "v0001"
+    assert activation["active_roc_auc"] == done.result["active_on_same_holdout"]["roc_auc"] > 0.5
+    assert activation["roc_auc"] == done.result["metrics"]["roc_auc"]
+    assert "below the useful minimum 0.99" in activation["reason"]
+    assert f"the active version scores {activation['active_roc_auc']:.4f}" in activation["reason"]
+    assert stores.registry("train-floor").state("attendance").active == "v0001"

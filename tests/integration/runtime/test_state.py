@@ -59,7 +59,8 @@ def test_saved_state_and_logs_are_the_owners_only(fixture_config: LocalConfig) -
     saved = [
         p for p in local.rglob("*") if not p.is_symlink() and "runtime" not in p.relative_to(local).parts
     ]
-    assert any(p.suffix == ".jsonl" for p in saved) and any(p.suffix == ".log" for p in saved)
+    state_files = [p for p in saved if p.is_file() and fixture_config.state_dir in p.parents]
+    assert state_files and any(p.parent == fixture_config.logs_dir for p in saved)
     for path in [local, *saved]:
         assert path.stat().st_mode & 0o777 == (0o700 if path.is_dir() else 0o600), path
 

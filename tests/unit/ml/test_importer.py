@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rollcall.domain import Source, Status
+from rollcall.domain import Source, Status, class_id_for
 from rollcall.ml import history_csv as importer
 from rollcall.platform import errors
 
@@ -154,3 +154,47 @@ def test_arrivals_up_to_two_hours_early_are_accepted() -> None:
     early = (datetime(2026, 5, 4, 9, tzinfo=UTC) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     row = f"s1,c1,c1-0504,2026-05-04T09:00:00Z,2026-05-04T09:50:00Z,present,{early}"
     assert importer.parse(_csv(row)).records[0].minutes_late == -120
+
+
+def test_class_names_are_accepted_and_get_stable_ids() -> None:
+    # Given a file whose class_id column holds display names, and one that names a class beside its id
+    header = "student_id,class_id,session_id,starts_at,ends_at,status"
+    rows = [
+        "29872499824296,JARDIM DA PENHA,5642903,2016-04-29T18:38:08Z,2016-04-29T19:38:08Z,present",
+        "558997776694438,REPÚBLICA,5642503,2016-04-29T16:08:27Z,2016-04-29T17:08:27Z,absent",
+        "4262962299951,  JARDIM  DA PENHA ,5642549,2016-04-29T16:19:04Z,2016-04-29T17:19:04Z,present",
+    ]
+    parsed = importer.parse(_csv(*rows, header=header))
+
+    # Then each name has an id of letters, digits and dashes, the same for the same name
+    jardim, republica, jardim_again = (r.class_id for r in parsed.records)
+    assert jardim == jardim_again == class_id_for("JARDIM DA PENHA")
+    assert jardim.startswith("jardim-da-penha-") and republica.startswith("republica-")
+    assert parsed.class_names == {jardim: "JARDIM DA PENHA", republica: "REPÚBLICA"}
+    # an accent or case makes another name, so another class
+    assert len({class_id_for("REPÚBLICA"), class_id_for("REPUBLICA"), class_id_for("República")}) == 3
+    assert class_id_for("REPÚBLICA") == republica  # stable across files and runs
+
+    # A class_name column names a class beside its id; without class_id the id comes from the name
+    named = importer.parse(_csv(GOOD[0] + ",Biology 1", header=HEADER + ",class_name"))
+    assert (named.records[0].class_id, named.class_names) == ("c1", {"c1": "Biology 1"})
+    only_names = importer.parse(
+        _csv(
+            "s1,Art & Design,a-1,2026-05-04T09:00:00Z,2026-05-04T09:50:00Z,present",
+            header="student_id,class_name,session_id,starts_at,ends_at,status",
+        )
+    )
+    assert only_names.records[0].class_id == class_id_for("Art & Design")
+    assert only_names.records[0].class_id.startswith("art-design-")
+
+
+def test_a_class_named_twice_differently_is_a_bad_row() -> None:
+    header = HEADER + ",class_name"
+    rows = [GOOD[0] + ",Biology", GOOD[1] + ",Chemistry"]
+    with pytest.raises(errors.InvalidCsv) as caught:
+        importer.parse(_csv(*rows, header=header))
+    assert caught.value.detail["errors"] == [{"line": 3, "reason": "class c1 is named 'Biology' at line 2"}]
+    with pytest.raises(errors.InvalidCsv) as caught:
+        importer.parse(_csv(GOOD[0], header=HEADER.replace("class_id", "teacher")))
+    reasons = {e["reason"] for e in caught.value.detail["errors"]}
+    assert reasons == {"missing column(s): class_id (or class_name)", "unknown column(s): teacher"}

@@ -122,7 +122,10 @@ def test_with_too_little_history_the_heuristic_answers(
     empty = Predictor(None, None, OrgStats(0, 0)).predict(clean_history, [stranger]).item(0)
     assert empty["probability"] == pytest.approx(predictor.GLOBAL_PRIOR)
     assert empty["interval"][1] - empty["interval"][0] > 0.25
-    assert any("Little history" in r for r in empty["recommendations"])
+    # a student with no history at all is a first-timer: the priors answer, and the answer says so
+    assert (empty["basis"], items[0]["basis"]) == ("priors", "history")
+    assert any("No history for this student yet" in r for r in empty["recommendations"])
+    assert any("Little history" in r for r in items[0]["recommendations"])
 
 
 def test_a_model_that_fails_degrades_to_the_fallbacks(clean_history: History, next_week: list[Query]) -> None:

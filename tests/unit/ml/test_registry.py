@@ -93,3 +93,16 @@ def test_retraining_when_stale_grown_drifted_or_missing() -> None:
     skip = registry.retrain(NOW, active, 11_500, drift_reported=False)
     assert not skip.yes
     assert skip.reason == "active v0004 is 10 days old, data grew 15.0% (under 20%), no drift reported"
+
+
+def test_the_useful_minimum_is_a_setting_and_a_refusal_names_the_active_score() -> None:
+    candidate = {"roc_auc": 0.549, "ece": 0.01}
+    refused = registry.activation(candidate, {"roc_auc": 0.61, "ece": 0.02})
+    assert not refused.yes
+    assert refused.reason == (
+        "ROC-AUC 0.5490 is below the useful minimum 0.55 "
+        "(the active version scores 0.6100 on the same holdout)"
+    )
+    assert registry.activation(candidate, None, min_auc=0.54).yes
+    lower = registry.activation(candidate, None, min_auc=0.6)
+    assert lower.reason == "ROC-AUC 0.5490 is below the useful minimum 0.6 (no version is active)"
