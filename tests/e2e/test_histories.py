@@ -117,6 +117,10 @@ def test_it_predicts_with_the_query_covariates_and_says_so(
         assert response.status_code == 200, response.text
         return dict(response.json())
 
+    # A first-timer: a student just enrolled, with no attendance yet (predictions answer only for a
+    # student who exists)
+    newcomer = {"student_id": "newcomer", "name": "New Comer", "class_ids": [clinic]}
+    assert teacher.post("/v1/students", json=newcomer).status_code in (201, 409)
     far = ask("newcomer", scheduled_at="2016-09-01T00:00:00Z", reminder_sent=False, attributes={"age": 25})
     near = ask("newcomer", scheduled_at=starts, reminder_sent=False, attributes={"age": 25})
     assert (far["method"], far["basis"], far["model_version"]) == ("model", "priors+covariates", "v0001")
