@@ -103,14 +103,6 @@ def _csv(history: SyntheticHistory, rows: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-@pytest.mark.xfail(
-    reason="measured 2026-12-05 on this branch alone (the README's seed, the embedded emulator): a "
-    "synchronous batch of 1,000 predictions (29 s), the 50,000-row import (30 s), the training request "
-    "behind it (30 s) and erasing a student with 16 weeks of records (29 s) pass the bound; they need "
-    "the bulk store paths and the faster local DynamoDB of issue 10 (items 2 and 3). Remove this marker "
-    "once those are merged.",
-    strict=False,
-)
 def test_every_route_answers_its_largest_input_within_the_limit(
     stack: LocalStack, seeded: SyntheticHistory, faces_dir: Path
 ) -> None:
