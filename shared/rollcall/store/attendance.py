@@ -112,11 +112,21 @@ class SessionRepo:
             raise AlreadyExists(f"session {session.session_id} already exists")
         return session
 
-    def ensure(self, sessions: Iterable[Session], *, created_by: str, created_at: datetime) -> int:
+    def ensure(
+        self,
+        sessions: Iterable[Session],
+        *,
+        created_by: str,
+        created_at: datetime,
+        conditional: bool = True,
+    ) -> int:
         """Store the sessions not stored yet (imports); returns how many were new.
 
         The stored ones are found by one batch read; only the others are written, each with its
         "if absent" condition (a session made meanwhile by someone else is kept, not counted).
+        ``conditional=False`` (seeding a synthetic organisation, whose sessions no one else
+        writes): the others go by BatchWriteItem, 25 a request, instead of one conditional
+        PutItem each (on the local stack a seed's 1,000 sessions took a third of its time).
         """
         pending = list(sessions)
         stored = self.get_many([s.session_id for s in pending])
@@ -125,6 +135,8 @@ class SessionRepo:
             for s in pending
             if s.session_id not in stored
         ]
+        if not conditional:
+            return self.records.batch_put(items)
         return sum(bulk.concurrently(lambda item: self.records.put(item, if_absent=True), items))
 
     def get_many(self, session_ids: Iterable[str]) -> dict[str, Session]:
