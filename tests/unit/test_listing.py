@@ -18,7 +18,7 @@ from rollcall.domain import Session, Source, Status
 from rollcall.platform import cursors
 from rollcall.platform.auth import issue_token
 from rollcall.platform.errors import InvalidCursor, InvalidInput, ValidationFailed
-from rollcall.platform.settings import EncodeFaceSettings, MarkAttendanceSettings
+from rollcall.platform.settings import EncodeFaceSettings
 from rollcall.services.marking import check_arrival
 from rollcall.services.sessions import parse_bound, window
 
@@ -111,9 +111,14 @@ def test_the_organisations_window_is_bounded_and_a_class_reads_all_its_dates() -
     assert window(None, None, NOW, NOW) == (NOW - 60 * day, NOW)
     assert window("math", None, None, NOW) == (None, None)
     assert window("math", NOW - 1000 * day, NOW, NOW) == (NOW - 1000 * day, NOW)
-    for args in ((None, NOW, NOW - day), ("math", NOW, NOW - day), (None, NOW - 367 * day, NOW)):
+    cases: list[tuple[str | None, datetime, datetime]] = [
+        (None, NOW, NOW - day),
+        ("math", NOW, NOW - day),
+        (None, NOW - 367 * day, NOW),
+    ]
+    for class_id, since, until in cases:
         with pytest.raises(InvalidInput) as refused:
-            window(*args, NOW)  # type: ignore[arg-type]
+            window(class_id, since, until, NOW)
         assert (refused.value.status, refused.value.code) == (400, "INVALID_DATE_RANGE")
 
 
@@ -159,8 +164,8 @@ def test_arrival_is_exposed_in_minutes_after_the_start() -> None:
 # --- the routes, before any store ---------------------------------------------------------------
 
 
-def settings_of(cls: type[EncodeFaceSettings] | type[MarkAttendanceSettings]) -> EncodeFaceSettings:
-    return cls(
+def settings_of() -> EncodeFaceSettings:
+    return EncodeFaceSettings(
         stage="test",
         records_table="test-records",
         photo_bucket="test-photos",
@@ -175,7 +180,7 @@ def api() -> TestClient:
     app = create_app(
         "encode-face",
         routers=[students.router, students.classes_router, sessions.router],
-        settings=settings_of(EncodeFaceSettings),
+        settings=settings_of(),
     )
     return TestClient(app)
 

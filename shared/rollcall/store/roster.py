@@ -154,7 +154,7 @@ class RosterRepo:
     ) -> tuple[Student, Student]:
         """Change a student's name and classes (memberships follow); the student before and after.
         404 STUDENT_NOT_FOUND when there is no such student or it is being erased, 409
-        CONCURRENT_UPDATE when its classes changed between the read and the write."""
+        CONCURRENT_UPDATE when it changed between the read and the write."""
         stored = self.records.get(*self._profile_key(student_id), consistent=True)
         if stored is None or stored.get("erasing"):
             raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND")
@@ -169,13 +169,17 @@ class RosterRepo:
             changes["class_ids"] = new_classes
         if not changes:
             return before, before
+        # The profile's version (absent before its first change) guards against a lost update.
+        version = stored.get("version")
+        same = "attribute_not_exists(#version)" if version is None else "#version = :version"
+        changes["version"] = int(version or 0) + 1
         try:
             item = self.records.update(
                 *self._profile_key(student_id),
                 changes,
-                condition="attribute_exists(pk) AND attribute_not_exists(#erasing) AND #classes = :old",
-                names={"#erasing": "erasing", "#classes": "class_ids"},
-                values={":old": list(before.class_ids)},
+                condition=f"attribute_exists(pk) AND attribute_not_exists(#erasing) AND {same}",
+                names={"#erasing": "erasing", "#version": "version"},
+                values={} if version is None else {":version": version},
             )
         except ConcurrentUpdate:
             if not self.is_live(student_id):
