@@ -271,3 +271,25 @@ def test_the_openapi_documents_the_new_routes_with_the_error_envelope(api: TestC
     assert {"class_id", "from", "to", "limit", "cursor"} <= set(parameters)
     correction = api.get("/openapi.json").json()["components"]["schemas"]["CorrectionIn"]["properties"]
     assert "excused" in correction["status"]["enum"]
+
+
+# --- excused: neither attended nor absent in the cores -------------------------------------------
+
+
+def test_an_excused_absence_counts_neither_way_in_scans_and_training() -> None:
+    from rollcall.anomaly.frame import Frame
+    from rollcall.ml.features import usable
+    from rollcall.store.attendance import RANK
+
+    records = [
+        SESSION.record("ann", Status.EXCUSED, source=Source.CORRECTION),
+        SESSION.record("ben", Status.ABSENT),
+        SESSION.record("cat", Status.PRESENT),
+    ]
+    frame = Frame.of(records)
+    assert frame.usable.tolist() == [False, True, True]
+    assert frame.attended.tolist() == [False, False, True]
+    attended, total = frame.per_student(frame.usable | True)
+    assert (attended.tolist(), total.tolist()) == ([0, 0, 1], [0, 1, 1])
+    assert [r.student_id for r in usable(records)] == ["ben", "cat"]
+    assert RANK[Status.EXCUSED] > RANK[Status.ABSENT]  # a roster's "absent" never lowers it

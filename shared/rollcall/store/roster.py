@@ -173,6 +173,11 @@ class RosterRepo:
         version = stored.get("version")
         same = "attribute_not_exists(#version)" if version is None else "#version = :version"
         changes["version"] = int(version or 0) + 1
+        added = [c for c in new_classes if c not in before.class_ids]
+        removed = [c for c in before.class_ids if c not in new_classes]
+        # New memberships first, taken back if the profile cannot change: an erasure racing this
+        # (it marks the profile, then deletes the memberships its profile lists) leaves none behind.
+        self.records.batch_put(self._member_item(c, student_id) for c in added)
         try:
             item = self.records.update(
                 *self._profile_key(student_id),
@@ -182,14 +187,18 @@ class RosterRepo:
                 values={} if version is None else {":version": version},
             )
         except ConcurrentUpdate:
-            if not self.is_live(student_id):
+            now_in = self.get(student_id)  # what a change that won meanwhile put stays
+            self._drop_members(student_id, [c for c in added if now_in is None or c not in now_in.class_ids])
+            if now_in is None or not self.is_live(student_id):
                 raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND") from None
             raise ConcurrentUpdate(f"student {student_id} was changed meanwhile: read it and retry") from None
-        added = [c for c in new_classes if c not in before.class_ids]
-        removed = [c for c in before.class_ids if c not in new_classes]
-        self.records.batch_put(self._member_item(c, student_id) for c in added)
-        self.records.batch_delete([(self.records.key("CLASS", c), f"STUDENT#{student_id}") for c in removed])
+        self._drop_members(student_id, removed)
         return before, _student(item)
+
+    def _drop_members(self, student_id: str, class_ids: list[str]) -> None:
+        self.records.batch_delete(
+            [(self.records.key("CLASS", c), f"STUDENT#{student_id}") for c in class_ids]
+        )
 
     def members(self, class_id: str) -> list[str]:
         """The ids of the students of a class."""

@@ -6,6 +6,7 @@ Each test asserts what is stored afterwards as well as what is answered.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 
 from rollcall.domain import Session, Source, Status, Student
 from rollcall.platform.auth import Principal, Role
-from rollcall.platform.errors import InvalidCursor, NotFound, ValidationFailed
+from rollcall.platform.errors import ConcurrentUpdate, InvalidCursor, NotFound, ValidationFailed
 from rollcall.services.marking import KEEP, correct
 from rollcall.services.scanning import _erased_since
 from rollcall.services.sessions import delete_session, list_sessions
@@ -146,6 +147,37 @@ def test_changing_an_unknown_erased_or_erasing_student_is_404(clients: dict[str,
     # And nothing was written for them: no profile back, no membership
     assert RosterRepo(records).get("gone") is None
     assert RosterRepo(records).members("art") == []
+
+
+def test_parallel_changes_leave_the_memberships_the_profile_lists(clients: dict[str, Any]) -> None:
+    # Given a student in one class, and 8 teachers moving them each to another class at once
+    records = org("patch-race", clients)
+    students(records, ["zoe"], ("orig",))
+    who = admin(records)
+    outcomes: list[str] = []
+
+    def move(i: int) -> None:
+        try:
+            update_student(records, who, "zoe", name=None, class_ids=[f"c{i}"], now=NOW)
+            outcomes.append("moved")
+        except ConcurrentUpdate:
+            outcomes.append("409")
+
+    threads = [threading.Thread(target=move, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # Then at least one moved them, the others were told to retry
+    assert len(outcomes) == 8 and "moved" in outcomes
+    # And the classes whose roster holds them are exactly the profile's classes
+    roster = RosterRepo(records)
+    profile = roster.get("zoe")
+    assert profile is not None and len(profile.class_ids) == 1
+    holding = [c for c in ["orig", *(f"c{i}" for i in range(8))] if "zoe" in roster.members(c)]
+    assert holding == list(profile.class_ids)
+    # And every move that happened is in the audit log
+    assert len(AuditLog(records).for_subject("student:zoe")) == outcomes.count("moved")
 
 
 def make_sessions(records: OrgRecords, specs: list[tuple[str, str, datetime]]) -> None:
