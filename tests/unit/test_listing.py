@@ -293,3 +293,13 @@ def test_an_excused_absence_counts_neither_way_in_scans_and_training() -> None:
     assert (attended.tolist(), total.tolist()) == ([0, 0, 1], [0, 1, 1])
     assert [r.student_id for r in usable(records)] == ["ben", "cat"]
     assert RANK[Status.EXCUSED] > RANK[Status.ABSENT]  # a roster's "absent" never lowers it
+
+
+def test_the_whole_api_knows_the_new_paths_for_405s() -> None:
+    from rollcall.api.app import methods_for
+
+    assert methods_for("/v1/classes/geo/students") == {"GET"}
+    assert {"GET", "POST"} <= methods_for("/v1/students")
+    assert {"GET", "PATCH", "DELETE"} <= methods_for("/v1/students/s-1")
+    assert {"GET", "POST"} <= methods_for("/v1/sessions")
+    assert {"GET", "DELETE"} <= methods_for("/v1/sessions/x-1")

@@ -49,7 +49,7 @@ class StudentOut(BaseModel):
 
 
 class StudentPage(BaseModel):
-    items: list[StudentOut] = Field(description="in student id order (face_count is not read for a page: 0)")
+    items: list[StudentOut] = Field(description="in student id order")
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null on the last")
 
 
@@ -99,7 +99,7 @@ def get_students(
     items, next_cursor = list_students(
         records_of(request, who), class_id=class_id, limit=limit, cursor=cursor
     )
-    return StudentPage(items=[StudentOut.of(s) for s in items], next_cursor=next_cursor)
+    return StudentPage(items=[StudentOut.of(*s) for s in items], next_cursor=next_cursor)
 
 
 @classes_router.get("/{class_id}/students", summary="A class's roster, paged in id order (teacher, admin)")
@@ -111,7 +111,7 @@ def get_roster(
     return RosterOut(
         class_id=class_id,
         name=students.class_name(records, class_id),
-        items=[StudentOut.of(s) for s in items],
+        items=[StudentOut.of(*s) for s in items],
         next_cursor=next_cursor,
     )
 

@@ -71,12 +71,12 @@ def get_student(records: OrgRecords, student_id: str) -> tuple[Student, int]:
 
 def list_students(
     records: OrgRecords, *, class_id: str | None, limit: int, cursor: str | None
-) -> tuple[list[Student], str | None]:
-    """A page of students in id order, of one class (its roster) or of the whole organisation, and
-    the next page's cursor (None on the last); 400 INVALID_CURSOR for a cursor that is not this
-    listing's (another organisation's, or another class's). Reads an index or the class's
-    partition, never the table: gsi1 ``ORG#o#STUDENTS``, or ``ORG#o#CLASS#<class>`` and the
-    page's profiles by one batch read."""
+) -> tuple[list[tuple[Student, int]], str | None]:
+    """A page of students in id order (each with its face count), of one class (its roster) or of
+    the whole organisation, and the next page's cursor (None on the last); 400 INVALID_CURSOR for
+    a cursor that is not this listing's (another organisation's, or another class's). Reads an
+    index or the class's partition, never the table: gsi1 ``ORG#o#STUDENTS``, or
+    ``ORG#o#CLASS#<class>`` and the page's profiles by one batch read."""
     if class_id is not None:
         check_id(class_id, "class_id")
     query = cursors.fingerprint("students", {"class_id": class_id})
@@ -87,8 +87,7 @@ def list_students(
     )
     roster = RosterRepo(records)
     if class_id is None:
-        page, more = roster.page(limit=limit, after=after)
-        last = page[-1].student_id if page else None
+        page, last, more = roster.page(limit=limit, after=after)
     else:
         page, last, more = roster.page_of_class(class_id, limit=limit, after=after)
     return page, cursors.encode(records.org, query, last) if more and last else None

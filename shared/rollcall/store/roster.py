@@ -122,21 +122,25 @@ class RosterRepo:
         items = self.records.query(self.records.key("STUDENTS"), index="gsi1")
         return [Student(i["student_id"], i["name"], tuple(i.get("class_ids", ()))) for i in items]
 
-    def page(self, *, limit: int, after: str | None = None) -> tuple[list[Student], bool]:
-        """Students in id order (the gsi1 partition ``ORG#o#STUDENTS``), after the id ``after``;
-        whether more follow."""
+    def page(
+        self, *, limit: int, after: str | None = None
+    ) -> tuple[list[tuple[Student, int]], str | None, bool]:
+        """Students in id order (the gsi1 partition ``ORG#o#STUDENTS``) after the id ``after``, each
+        with its face count, but none being erased. Returns them, the last id read (the next page
+        starts after it, even when that student is left out) and whether more follow."""
         items, more = self.records.query_page(
             self.records.key("STUDENTS"), index="gsi1", sk_name="gsi1sk", sk_between=("0", "~"),
             limit=limit, after=after,
         )  # fmt: skip
-        return [_student(i) for i in items if not i.get("erasing")], more
+        live = [(_student(i), int(i.get("face_count", 0))) for i in items if not i.get("erasing")]
+        return live, (items[-1]["student_id"] if items else None), more
 
     def page_of_class(
         self, class_id: str, *, limit: int, after: str | None = None
-    ) -> tuple[list[Student], str | None, bool]:
+    ) -> tuple[list[tuple[Student, int]], str | None, bool]:
         """A class's students in id order: its member items (one partition) after the id ``after``,
-        their profiles by one batch read. Returns the students, the last member id read (the next
-        page starts after it, even when its profile is gone) and whether more follow."""
+        their profiles (and face counts) by one batch read. Returns them, the last member id read
+        (the next page starts after it, even when its profile is gone) and whether more follow."""
         items, more = self.records.query_page(
             self.records.key("CLASS", check_id(class_id, "class_id")),
             sk_name="sk",
@@ -147,7 +151,8 @@ class RosterRepo:
         ids = [i["student_id"] for i in items]
         profiles = self.records.batch_get([self._profile_key(s) for s in ids], consistent=True)
         by_id = {p["student_id"]: p for p in profiles.values() if not p.get("erasing")}
-        return [_student(by_id[s]) for s in ids if s in by_id], (ids[-1] if ids else None), more
+        found = [(_student(by_id[s]), int(by_id[s].get("face_count", 0))) for s in ids if s in by_id]
+        return found, (ids[-1] if ids else None), more
 
     def update(
         self, student_id: str, *, name: str | None, class_ids: list[str] | None
