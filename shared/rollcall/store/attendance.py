@@ -212,7 +212,8 @@ class SessionRepo:
     def delete(self, session_id: str) -> dict[str, int] | None:
         """Delete a session's partition: the session, its attendance records and its marking
         events; the counts by kind, or None when there was no such session. The session item goes
-        last, so a deletion cut short is finished by calling it again."""
+        last, so a deletion cut short is finished by calling it again; the partition is swept once
+        more after it, so a marking that read the session before it went leaves nothing behind."""
         pk = self.records.key("SESSION", check_id(session_id, "session_id"))
         items = list(self.records.query(pk, attributes=("pk", "sk", "kind"), consistent=True))
         if not any(i["sk"] == "META" for i in items):
@@ -220,6 +221,9 @@ class SessionRepo:
         others = [i for i in items if i["sk"] != "META"]
         self.records.batch_delete((i["pk"], i["sk"]) for i in others)
         self.records.delete(pk, "META")
+        late = list(self.records.query(pk, attributes=("pk", "sk", "kind"), consistent=True))
+        self.records.batch_delete((i["pk"], i["sk"]) for i in late)
+        others += late
         counts = {"session": 1, "attendance_records": 0, "marking_events": 0}
         for i in others:
             kind = {"attendance": "attendance_records", "marking": "marking_events"}.get(i.get("kind", ""))
