@@ -24,6 +24,7 @@ class Status(StrEnum):
     LATE = "late"
     ABSENT = "absent"
     UNCERTAIN = "uncertain"  # a face matched between the confident and uncertain thresholds: for review
+    EXCUSED = "excused"  # absent with a reason a teacher accepted (a correction): neither attended nor absent
 
 
 ATTENDED = frozenset({Status.PRESENT, Status.LATE})
