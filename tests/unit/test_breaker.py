@@ -263,3 +263,40 @@ def test_configure_applies_to_breakers_already_made() -> None:
     b = breaker.get("dynamodb")
     breaker.configure(failures=9, open_seconds=1.5)
     assert (b.failures, b.open_seconds) == (9, 1.5)
+
+
+class DeadArtifacts:
+    """A model bucket that cannot be read (a store outage), counting the reads tried."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def get(self, key: str) -> bytes:
+        self.reads += 1
+        raise StoreUnavailable("the model bucket failed")
+
+
+@pytest.mark.usefixtures("container_breakers")
+def test_the_model_loader_stops_reading_a_dead_bucket_until_its_probe(clock: Clock) -> None:
+    from rollcall.services.registry import load_version
+
+    artifacts = DeadArtifacts()
+
+    def load() -> Any:
+        return load_version(artifacts, "org-a", "attendance", "v1", "0" * 64)  # type: ignore[arg-type]
+
+    # When loading fails twice (the configured threshold)
+    for _ in range(2):
+        with pytest.raises(StoreUnavailable):
+            load()
+
+    # Then the loader's breaker is open: the next load is refused without a read
+    with pytest.raises(CircuitOpen) as refused:
+        load()
+    assert refused.value.dependency == "model" and artifacts.reads == 2
+
+    # And after the open period one probe reads again (and, failing, opens it again)
+    clock.advance(7)
+    with pytest.raises(StoreUnavailable):
+        load()
+    assert artifacts.reads == 3 and breaker.get("model").state is State.OPEN

@@ -56,7 +56,7 @@ def client(service: str) -> Any:
             from botocore.config import Config
 
             config = Config(
-                retries={"max_attempts": _number("STORE_MAX_ATTEMPTS", 2), "mode": "standard"},
+                retries={"total_max_attempts": _number("STORE_MAX_ATTEMPTS", 2), "mode": "standard"},
                 connect_timeout=_number("STORE_CONNECT_TIMEOUT_SECONDS", 1),
                 read_timeout=_number("STORE_READ_TIMEOUT_SECONDS", 5),
                 max_pool_connections=32,

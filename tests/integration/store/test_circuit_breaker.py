@@ -21,7 +21,8 @@ from rollcall.api.app import create_app
 from rollcall.domain import Session, Student
 from rollcall.platform import breaker
 from rollcall.platform.auth import issue_token
-from rollcall.platform.breaker import State
+from rollcall.platform.breaker import CircuitOpen, State
+from rollcall.platform.errors import StoreUnavailable
 from rollcall.platform.settings import PredictSettings
 from rollcall.store import clients
 from rollcall.store.attendance import SessionRepo
@@ -211,3 +212,31 @@ def test_a_stopped_store_gives_fast_503s_and_fallbacks_then_recovers(
         ("CircuitHalfOpened", "dynamodb"),
         ("CircuitClosed", "dynamodb"),
     ]
+
+
+def test_a_dead_s3_endpoint_fails_as_store_unavailable_then_is_not_called_at_all(
+    outage: Outage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the shared S3 client pointed at a port nothing listens on
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", f"http://127.0.0.1:{free_port()}")
+    s3 = clients.client("s3")
+    sent: list[str] = []
+    s3.meta.events.register("before-send.s3", lambda **kw: sent.append(kw["request"].url))
+
+    # When it is called three times (the breaker's threshold here)
+    for _ in range(3):
+        with pytest.raises(StoreUnavailable) as failed:
+            s3.head_bucket(Bucket="any-bucket")
+        # Then each failure is the store's 503, naming the dependency (not botocore's error)
+        assert failed.value.status == 503 and failed.value.code == "STORE_UNAVAILABLE"
+        assert failed.value.detail["dependency"] == "s3"
+    assert len(sent) == 3 * 2  # two attempts a call
+    assert breaker.get("s3").state is State.OPEN
+
+    # And the next call is refused before anything is sent
+    with pytest.raises(CircuitOpen) as refused:
+        s3.head_bucket(Bucket="any-bucket")
+    assert refused.value.dependency == "s3" and len(sent) == 6
+
+    # And the DynamoDB breaker is another's: unaffected
+    assert breaker.get("dynamodb").state is State.CLOSED
