@@ -88,8 +88,6 @@ def outage(template: Template) -> Iterator[Outage]:
             env.setenv(name, value)
         clients.reset()
         clock = Clock()
-        breaker.reset()
-        breaker.configure(failures=3, open_seconds=OPEN_SECONDS, clock=clock)
         sent: list[str] = []
         clients.client("dynamodb").meta.events.register(
             "before-send.dynamodb", lambda **kw: sent.append(kw["request"].url)
@@ -103,6 +101,12 @@ def outage(template: Template) -> Iterator[Outage]:
             state.emulator.stop()
             breaker.reset()
             clients.reset()
+
+
+@pytest.fixture(autouse=True)
+def breakers(outage: Outage) -> None:
+    """The container's breakers (closed by the suite's own fixture): 3 failures, the test's clock."""
+    breaker.configure(failures=3, open_seconds=OPEN_SECONDS, clock=outage.clock)
 
 
 @pytest.fixture(scope="module")
