@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bench.harness import Report, Row, Section
+from testkit.net import free_port
 
 if TYPE_CHECKING:
     from multiprocessing import Queue
@@ -71,7 +72,7 @@ class _emulator:
         if not endpoint:
             context = get_context("fork")
             ready: Queue[Any] = context.Queue()
-            port = _free_port()
+            port = free_port()
             self.process = context.Process(target=_serve, args=(port, ready), daemon=True)
             self.process.start()
             ready.get(timeout=120)
@@ -90,14 +91,6 @@ def _serve(port: int, ready: Queue[Any]) -> None:
     ready.put(port)
     while True:
         time.sleep(60)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _provision(aws: Any) -> str:
