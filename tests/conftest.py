@@ -55,3 +55,12 @@ def faces_dir() -> Path:
 def faces_manifest(faces_dir: Path) -> list[dict[str, str]]:
     with (faces_dir / "manifest.csv").open(newline="") as f:
         return list(csv.DictReader(f))
+
+
+@pytest.fixture(autouse=True)
+def _closed_circuit_breakers() -> None:
+    """Each test starts with the container's circuit breakers closed (they are process state: a
+    test's failures must not refuse the next test's calls)."""
+    from rollcall.platform import breaker
+
+    breaker.reset()

@@ -55,7 +55,9 @@ def _request_id_of(scope: Scope) -> str:
 
 
 def error_response(error: RollcallError) -> JSONResponse:
-    return JSONResponse(error.body(current_request_id()), status_code=error.status)
+    response = JSONResponse(error.body(current_request_id()), status_code=error.status)
+    response.headers.update(getattr(error, "headers", None) or {})  # e.g. Retry-After of an open breaker
+    return response
 
 
 class RequestContextMiddleware:

@@ -16,6 +16,7 @@ from typing import Self
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rollcall.platform import breaker
 from rollcall.platform.errors import ConfigurationError
 
 
@@ -33,6 +34,18 @@ class FunctionSettings(BaseSettings):
     auth_jwks_url: str = ""
     auth_hs256_secret: SecretStr = SecretStr("")
     auth_leeway_seconds: int = Field(default=30, ge=0, le=300)
+
+    # Circuit breakers (rollcall.platform.breaker): DynamoDB, S3 and the model loader, per container.
+    circuit_failures: int = Field(
+        default=5, ge=1, le=1000, description="consecutive failures or timeouts that open a breaker"
+    )
+    circuit_open_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="an open breaker refuses calls this long (503 SERVICE_UNAVAILABLE with Retry-After, "
+        "predictions their fallback), then lets one probe through",
+    )
 
     @model_validator(mode="after")
     def _one_key_source(self) -> Self:
@@ -424,13 +437,15 @@ def load_settings[S: FunctionSettings](cls: type[S]) -> S:
     The error names each offending variable and why, never its value (values may be secrets).
     """
     try:
-        return cls()  # type: ignore[call-arg]  # fields come from the environment
+        settings = cls()  # type: ignore[call-arg]  # fields come from the environment
     except ValidationError as e:
         problems = []
         for err in e.errors(include_input=False, include_url=False):
             name = "_".join(str(p) for p in err["loc"]).upper() or cls.__name__
             problems.append(f"{name}: {err['msg']}")
         raise ConfigurationError({"settings": cls.__name__, "problems": problems}) from None
+    breaker.configure(failures=settings.circuit_failures, open_seconds=settings.circuit_open_seconds)
+    return settings
 
 
 @cache

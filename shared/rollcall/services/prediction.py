@@ -25,7 +25,10 @@ A request (one query or a batch) goes through five steps:
 Failures degrade instead of failing the request: a registry, artifact or model failure answers
 with the fallbacks; a history that cannot be read answers with the heuristic; a session that
 cannot be read answers with the heuristic (its class and start unknown); a prediction that
-cannot be recorded is logged and counted (``PredictionNotRecorded``). An unknown session is 404;
+cannot be recorded is logged and counted (``PredictionNotRecorded``). While a circuit breaker is
+open (``rollcall.platform.breaker``: DynamoDB, S3, the model loader) its calls are refused at once,
+so the fallbacks answer at once, their ``fallback_reason`` ending "circuit breaker open (<dependency>)".
+An unknown session is 404;
 a whole-session batch whose session or roster cannot be read is 503 (no one to answer for).
 """
 
@@ -47,6 +50,7 @@ from rollcall.ml.features import CLASS_WINDOW_DAYS, History
 from rollcall.ml.policy import route
 from rollcall.ml.predictor import MODEL, OrgStats, Predictor, Query
 from rollcall.platform.auth import Principal
+from rollcall.platform.breaker import CircuitOpen
 from rollcall.platform.errors import ArtifactIntegrityError, NotFound, RollcallError
 from rollcall.platform.observability import count, count_by, logger
 from rollcall.platform.settings import PredictSettings
@@ -75,6 +79,7 @@ STORE_DOWN = "the model artifact could not be read"
 SCORING_FAILED = "the model failed while scoring"
 HISTORY_DOWN = "the attendance history could not be read"
 SESSION_DOWN = "the session could not be read"
+CIRCUIT_OPEN = "circuit breaker open"
 UNRESOLVED = ""  # the group of queries whose session could not be read (no version is named "")
 
 
@@ -163,10 +168,10 @@ class ModelChoice:
     def state(self) -> tuple[RegistryState, str | None]:
         try:
             return self.registry.state(self.model_type), None
-        except RollcallError:
+        except RollcallError as e:
             logger.exception("registry read failed: answering with the fallbacks")
             count("PredictionRegistryFailed")
-            return RegistryState(), REGISTRY_DOWN
+            return RegistryState(), _why(REGISTRY_DOWN, e)
 
     @staticmethod
     def route(state: RegistryState, student_id: str) -> tuple[str | None, str]:
@@ -189,12 +194,12 @@ class ModelChoice:
             loaded = load_version(self.artifacts, self.org, self.model_type, version, sha)
         except ArtifactIntegrityError as e:
             loaded = e
-        except RollcallError:
+        except RollcallError as e:
             logger.exception(
                 "model artifact read failed: answering with the fallbacks", extra={"version": version}
             )
             count("ModelLoadFailed")
-            return None, STORE_DOWN
+            return None, _why(STORE_DOWN, e)
         self.cache.put(key, loaded)
         if isinstance(loaded, ArtifactIntegrityError):
             report_integrity(
@@ -222,10 +227,10 @@ class HistoryReads:
     caches: Caches
     now: datetime
 
-    def read(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], bool]:
-        """The records the queries' features read (whether they could all be read)."""
+    def read(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], str | None]:
+        """The records the queries' features read (and None), or none and why they could not."""
         if not queries:
-            return [], True
+            return [], None
         reader = HistoryReader(self.records)
         latest: dict[str, datetime] = {}
         windows: dict[str, tuple[datetime, datetime]] = {}
@@ -241,11 +246,11 @@ class HistoryReads:
             for c, (lo, hi) in windows.items()
         ]
         try:
-            return [r for part in _run(tasks) for r in part], True
-        except RollcallError:
+            return [r for part in _run(tasks) for r in part], None
+        except RollcallError as e:
             logger.exception("history read failed: answering with the heuristic")
             count("PredictionHistoryFailed")
-            return [], False
+            return [], _why(HISTORY_DOWN, e)
 
     def student_records(
         self, reader: HistoryReader, student_id: str, before: datetime
@@ -345,20 +350,20 @@ class PredictionService:
             raise NotFound(f"no session {session_id}", code="SESSION_NOT_FOUND")
         students = RosterRepo(self.records).members(session.class_id)
         queries = [Query(s, session.class_id, session.starts_at, session.session_id) for s in students]
-        return self._answer(who, queries, set()) if queries else []
+        return self._answer(who, queries, {}) if queries else []
 
     # --- step 1: queries ---------------------------------------------------------------------------
 
-    def _resolve(self, asks: Sequence[Ask]) -> tuple[list[Query], set[int]]:
-        """The queries, and the positions of those whose session could not be read."""
+    def _resolve(self, asks: Sequence[Ask]) -> tuple[list[Query], dict[int, str]]:
+        """The queries, and the positions of those whose session could not be read (with why)."""
         sessions: dict[str, Session | None] = {}
-        unreadable: set[str] = set()
+        unreadable: dict[str, str] = {}
         for session_id in sorted({a.session_id for a in asks if a.session_id}):
             try:
                 sessions[session_id] = self._session(session_id)
-            except RollcallError:
+            except RollcallError as e:
                 logger.exception("session read failed: answering with the heuristic")
-                unreadable.add(session_id)
+                unreadable[session_id] = _why(SESSION_DOWN, e)
         missing = sorted(s for s, found in sessions.items() if found is None and s not in unreadable)
         if missing:
             raise NotFound(
@@ -366,7 +371,8 @@ class PredictionService:
                 code="SESSION_NOT_FOUND",
             )
         self._require_students(sorted({a.student_id for a in asks}))
-        queries, unresolved = [], set()
+        queries: list[Query] = []
+        unresolved: dict[int, str] = {}
         for i, ask in enumerate(asks):
             session = sessions.get(ask.session_id) if ask.session_id else None
             if session is not None:
@@ -380,7 +386,7 @@ class PredictionService:
                     )
                 )
             elif ask.session_id:  # unreadable: class and start unknown, the heuristic answers
-                unresolved.add(i)
+                unresolved[i] = unreadable[ask.session_id]
                 queries.append(Query(ask.student_id, "", self.now, ask.session_id))
             else:
                 assert ask.class_id is not None and ask.starts_at is not None
@@ -414,11 +420,15 @@ class PredictionService:
     # --- steps 2 to 5 (2 and 3 are ModelChoice and HistoryReads) ---------------------------------
 
     def _answer(
-        self, who: Principal, queries: list[Query], unresolved: set[int], ids: Sequence[str] | None = None
+        self,
+        who: Principal,
+        queries: list[Query],
+        unresolved: dict[int, str],
+        ids: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
         resolved = [q for i, q in enumerate(queries) if i not in unresolved]
         models = self.models
-        (state, registry_reason), (records, history_ok) = _both(
+        (state, registry_reason), (records, history_down) = _both(
             models.state, partial(self.history.read, resolved)
         )
         routed = [models.route(state, q.student_id) for q in queries]
@@ -431,9 +441,9 @@ class PredictionService:
         for version, positions in groups.items():
             reason: str | None
             if version == UNRESOLVED:
-                model, reason, version = None, SESSION_DOWN, None
-            elif not history_ok:
-                model, reason = None, HISTORY_DOWN
+                model, reason, version = None, unresolved[positions[0]], None
+            elif history_down:
+                model, reason = None, history_down
             elif version is None:
                 model, reason = None, registry_reason or NO_MODEL
             else:
@@ -482,6 +492,16 @@ class PredictionService:
         except RollcallError:
             logger.exception("predictions could not be recorded", extra={"count": len(rows)})
             count("PredictionNotRecorded", len(rows))
+
+
+def _why(reason: str, error: BaseException) -> str:
+    """A fallback's reason, saying so when a circuit breaker refused the call at once."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, CircuitOpen):
+            return f"{reason}: {CIRCUIT_OPEN} ({seen.dependency})"
+        seen = seen.__cause__ or seen.__context__
+    return reason
 
 
 def _org_stats(state: RegistryState, records: Iterable[AttendanceRecord]) -> OrgStats:

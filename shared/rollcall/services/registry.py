@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from rollcall.ml import artifact
 from rollcall.ml import policy as rules
 from rollcall.ml.features import FEATURES
+from rollcall.platform import breaker
 from rollcall.platform.auth import Principal
 from rollcall.platform.errors import (
     ArtifactIntegrityError,
@@ -428,11 +429,21 @@ def report_integrity(
         logger.exception("the integrity alert could not be sent")
 
 
+MODEL_BREAKER = "model"  # the model loader's circuit breaker
+
+
 def load_version(
     artifacts: ArtifactStore, org: str, model_type: str, version: str, sha256: str | None
 ) -> AttendanceModel:
     """A registered version's model from the model bucket, checked against the sha256 the registry
-    recorded and against this code's features: ArtifactIntegrityError when it is missing or fails."""
+    recorded and against this code's features: ArtifactIntegrityError when it is missing or fails.
+    Through the model loader's circuit breaker: CircuitOpen at once while it is open."""
+    return breaker.get(MODEL_BREAKER).call(lambda: _load_version(artifacts, org, model_type, version, sha256))
+
+
+def _load_version(
+    artifacts: ArtifactStore, org: str, model_type: str, version: str, sha256: str | None
+) -> AttendanceModel:
     path = artifact.prefix(model_type, org, version) + artifact.MODEL_FILE
     try:
         data = artifacts.get(path)

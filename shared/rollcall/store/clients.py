@@ -6,6 +6,12 @@ the variable too; passing it explicitly keeps the choice visible and testable.
 
 boto3 is imported on first use (0.3 s of import time is cold-start time), and each client is made
 once per container and shared: boto3 clients are thread-safe, sessions are not, hence the lock.
+
+A dependency that is down fails fast: a 1 s connect timeout, a 10 s read timeout and 2 attempts
+(``STORE_CONNECT_TIMEOUT_SECONDS``, ``STORE_READ_TIMEOUT_SECONDS``, ``STORE_MAX_ATTEMPTS``), so a
+refused connection answers an error within about 3 s and a silent endpoint within 20 s; and the
+DynamoDB and S3 clients report to their circuit breaker (``rollcall.store.circuit``), which refuses
+calls at once while it is open.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 from typing import Any
 
 _lock = threading.Lock()
+BREAKERS = {"dynamodb": "dynamodb", "s3": "s3"}  # service → the breaker its client reports to
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
 
 
@@ -31,6 +38,12 @@ def region() -> str:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+def _number(name: str, default: int) -> int:
+    """A positive whole number from the environment, else ``default``."""
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
 def client(service: str) -> Any:
     """The shared client for ``service`` at the current endpoint and region."""
     key = (service, endpoint_url(service), region())
@@ -44,9 +57,9 @@ def client(service: str) -> Any:
             from botocore.config import Config
 
             config = Config(
-                retries={"max_attempts": 4, "mode": "standard"},
-                connect_timeout=3,
-                read_timeout=20,
+                retries={"total_max_attempts": _number("STORE_MAX_ATTEMPTS", 2), "mode": "standard"},
+                connect_timeout=_number("STORE_CONNECT_TIMEOUT_SECONDS", 1),
+                read_timeout=_number("STORE_READ_TIMEOUT_SECONDS", 10),
                 max_pool_connections=32,
                 # DynamoDB validates every request itself; botocore's own walk of each request's
                 # shape is about a third of a batch write's client CPU (BENCHMARKS.md, bulk paths)
@@ -58,6 +71,10 @@ def client(service: str) -> Any:
                 from rollcall.store import wire
 
                 wire.install(found)  # BatchWriteItem bodies by json.dumps (rollcall.store.wire)
+            if service in BREAKERS:
+                from rollcall.store import circuit
+
+                circuit.guard(found, BREAKERS[service])
             _clients[key] = found
     return found
 
