@@ -21,6 +21,7 @@ MODULES: list[str] = [
     "bench.layers",
     "bench.bulk",
     "bench.emulator",
+    "bench.rate_limits",
 ]
 
 

@@ -18,8 +18,9 @@ one of two, each conditional on being the right one:
 Which one is sent first is guessed from the bucket's last state seen by this container (a busy
 bucket: debt; an idle or unknown one: reset), so a request costs one UpdateItem unless another
 container changed the bucket's phase since; a wrong guess costs a second update (at most three
-calls in all, never a read when the store returns the old item on a failed condition, which
-DynamoDB and moto do). A refused request writes nothing.
+calls in all). Nothing is read: a failed debt update returns the old item (DynamoDB and moto do;
+a store that does not, as dynalite, costs one consistent GetItem on that path). A refused
+request writes nothing.
 
 Keys (all inside the organisation's key space; ``expires_at`` is the table's TTL attribute, set
 an hour past the moment the bucket is full again, so idle buckets disappear):
@@ -154,6 +155,7 @@ def fast_client(timeout_seconds: float) -> Any:
                     connect_timeout=timeout_seconds,
                     read_timeout=timeout_seconds,
                     max_pool_connections=32,
+                    parameter_validation=False,  # as the shared clients (rollcall.store.clients)
                 )
                 session: Any = boto3.session.Session()
                 found = session.client("dynamodb", endpoint_url=key[1], region_name=key[2], config=config)
@@ -230,15 +232,22 @@ class RateLimitTable:
             "SET #tat = :new, #exp = :exp",
             "attribute_not_exists(#tat) OR #tat < :now",
             {":new": now + cost * limit.interval_us, ":now": now, ":exp": self._expires(now, limit)},
+            need_old=False,  # a failed reset means "in debt": the debt update follows either way
         )
         if found[0]:
             return True, found[1]
         return None, 0
 
     def _update(
-        self, key: tuple[str, str], expression: str, condition: str, values: dict[str, int]
+        self,
+        key: tuple[str, str],
+        expression: str,
+        condition: str,
+        values: dict[str, int],
+        *,
+        need_old: bool = True,
     ) -> tuple[bool, Any]:
-        """(True, tat after) or (False, tat before: None if absent)."""
+        """(True, tat after) or (False, tat before: None if absent or not needed)."""
         pk, sk = key
         self.calls += 1
         try:
@@ -256,7 +265,7 @@ class RateLimitTable:
             if error_code(e) not in CONDITION_FAILED:
                 raise
             item = getattr(e, "response", {}).get("Item")
-            if item is None:  # a store that does not return the old item: read it
+            if item is None and need_old:  # a store that does not return the old item: read it
                 item = self._get(key)
             tat = (item or {}).get("tat", {}).get("N")
             return False, int(tat) if tat is not None else None
