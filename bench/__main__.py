@@ -17,6 +17,7 @@ MODULES: list[str] = [
     "bench.small_faces",
     "bench.ml",
     "bench.histories",
+    "bench.history_e2e",
     "bench.anomaly",
     "bench.layers",
     "bench.bulk",

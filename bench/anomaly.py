@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bench.harness import Report, Row, Section
+from testkit.net import free_port
 
 if TYPE_CHECKING:
     from multiprocessing import Queue
@@ -226,7 +227,7 @@ def _emulator(section: Section, settings: AnomalyScanSettings) -> None:
     history = synthetic.generate("bench-emulator", STUDENTS, WEEKS, SEED + 2)
     context = get_context("fork")
     ready: Queue[Any] = context.Queue()
-    port = _free_port()
+    port = free_port()
     server = context.Process(target=_serve, args=(port, history, ready), daemon=True)
     server.start()
     try:
@@ -325,11 +326,3 @@ def _without_attendance(history: SyntheticHistory) -> SyntheticHistory:
     from dataclasses import replace
 
     return replace(history, students=[], sessions=[], records=[])
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

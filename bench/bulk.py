@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bench.harness import Report, Row, Section
+from testkit.net import free_port
 
 if TYPE_CHECKING:
     from multiprocessing import Queue
@@ -55,9 +56,75 @@ def run(report: Report) -> None:
         _import(section, aws, table)
         _seed(section, aws, table)
         _marking(section, aws, table)
+        _cpu_rows(section)
 
 
 # --- the emulator ----------------------------------------------------------------------------------
+
+
+# CPU seconds of this process and of the emulator's two (its front, the Python process serving
+# 127.0.0.1, and dynalite, its Node child), per path measured: what each row costs each of them,
+# whatever the machine's load (a wall time on a shared machine is mostly waiting for a core).
+_CPU: dict[str, dict[str, float]] = {}
+_PIDS: dict[str, int] = {}
+
+
+def _proc_cpu(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (every thread), from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(c) for c in f.read().split()]
+    return found
+
+
+class _cpu:
+    """CPU seconds spent by the client (this process), the front and dynalite within the block."""
+
+    def __init__(self, what: str, count: int) -> None:
+        self.what, self.count = what, count
+
+    def _now(self) -> dict[str, float]:
+        now = {"client": time.process_time()}
+        now.update({name: _proc_cpu(pid) for name, pid in _PIDS.items()})
+        return now
+
+    def __enter__(self) -> _cpu:
+        self.start = self._now()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        end = self._now()
+        _CPU[self.what] = {k: (end[k] - self.start[k]) / max(1, self.count) for k in end}
+
+
+def _cpu_rows(section: Section) -> None:
+    """Per row: CPU microseconds of each process, and the rate they allow on two free cores."""
+    for what, per in _CPU.items():
+        shares = ", ".join(f"{name} {1e6 * seconds:.0f} µs" for name, seconds in per.items())
+        # three processes on two cores: no faster than the busiest one alone, nor than the sum
+        # of all of them shared by two cores
+        ceiling = min(1 / max(per.values()), 2 / sum(per.values())) if sum(per.values()) else 0.0
+        section.rows.append(
+            Row(
+                f"CPU per {what} ({', '.join(per)})",
+                shares,
+                "n/a",
+                f"{ceiling:,.0f}/s on 2 free cores",
+                "info: where the time goes",
+                None,
+            )
+        )
 
 
 class _emulator:
@@ -71,11 +138,16 @@ class _emulator:
         if not endpoint:
             context = get_context("fork")
             ready: Queue[Any] = context.Queue()
-            port = _free_port()
+            port = free_port()
             self.process = context.Process(target=_serve, args=(port, ready), daemon=True)
             self.process.start()
             ready.get(timeout=120)
             endpoint = f"http://127.0.0.1:{port}"
+            front = self.process.pid or 0
+            _PIDS["front"] = front
+            node = _children(front)
+            if node:
+                _PIDS["dynalite"] = node[0]
         return Aws(endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
 
     def __exit__(self, *exc: object) -> None:
@@ -90,14 +162,6 @@ def _serve(port: int, ready: Queue[Any]) -> None:
     ready.put(port)
     while True:
         time.sleep(60)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _provision(aws: Any) -> str:
@@ -166,7 +230,8 @@ def _import(section: Section, aws: Any, table: str) -> None:
     data = _csv(history)
     records = _records(aws, table, "bench-import")
     start = time.perf_counter()
-    result = import_csv(records, Principal("bench", records.org, Role.ADMIN), data, now=datetime.now(UTC))
+    with _cpu("imported row", data.count("\n") - 1):
+        result = import_csv(records, Principal("bench", records.org, Role.ADMIN), data, now=datetime.now(UTC))
     ours = time.perf_counter() - start
     rows = result.rows
     # the reference: the same kind of rows, one PutItem each (sessions and records)
@@ -209,10 +274,11 @@ def _seed(section: Section, aws: Any, table: str) -> None:
 
     history = generate("bench-seed", SEED_STUDENTS, SEED_WEEKS, 7)
     records = _records(aws, table, "bench-seed")
-    start = time.perf_counter()
-    written = store_history(records, history)
-    ours = time.perf_counter() - start
     items = item_count(history)
+    start = time.perf_counter()
+    with _cpu("seeded item", items):
+        written = store_history(records, history)
+    ours = time.perf_counter() - start
     ref_items = _seed_reference_items(_records(aws, table, "bench-seed-ref"), history)
     ref = _one_at_a_time(_records(aws, table, "bench-seed-ref"), ref_items)
     ours_rate, ref_rate = items / ours, len(ref_items) / ref

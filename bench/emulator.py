@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bench.harness import Report, Row
+from testkit.net import free_port
 
 if TYPE_CHECKING:
     from multiprocessing import Queue
@@ -48,7 +49,7 @@ def run(report: Report) -> None:
     history = synthetic.generate("bench-ddb", STUDENTS, WEEKS, SEED, anomalies=False)
     since, until = history.now - timedelta(weeks=WEEKS), history.now
 
-    emulator = Emulator(_free_port())
+    emulator = Emulator(free_port())
     emulator.start()
     try:
         aws = Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
@@ -67,7 +68,7 @@ def run(report: Report) -> None:
     reference_since = until - timedelta(weeks=REFERENCE_WEEKS)
     context = get_context("fork")
     ready: Queue[Any] = context.Queue()
-    port = _free_port()
+    port = free_port()
     server = context.Process(target=_serve_moto, args=(port, items, ready), daemon=True)
     server.start()
     try:
@@ -151,11 +152,3 @@ def _serve_moto(port: int, items: list[dict[str, Any]], ready: Queue[Any]) -> No
     ready.put(table)
     while True:
         time.sleep(60)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

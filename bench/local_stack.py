@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from rollcall_local.invoke import Result
 from rollcall_local.session import Session
 from rollcall_local.stack import Stack
 from rollcall_local.template import Function
+from testkit.net import free_port
 
 REPORT = re.compile(r"REPORT RequestId: \S+\tDuration: ([\d.]+) ms.*\tInit Duration: ([\d.]+) ms")
 
@@ -67,8 +67,8 @@ def running_stack() -> Iterator[LocalApi]:
             project_dir=ROOT,
             build_dir=ROOT / ".aws-sam" / "build",
             local_dir=Path(local),
-            api_port=_free_port(),
-            emulator_port=_free_port(),
+            api_port=free_port(),
+            emulator_port=free_port(),
         )
         session = Session.open(config, must_own=True)
         try:
@@ -104,9 +104,3 @@ def unzipped_size(function: Function) -> int:
 
 def _tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])

@@ -6,8 +6,10 @@ sessions, attendance records, marking events (per photo: face counts) and teache
 history writes the same items again: nothing is duplicated.
 
 Writes are bulk (``rollcall.store.bulk``): profiles and sessions found by batch reads and only
-the missing ones written, attendance records, memberships, marking events and audit entries by
-BatchWriteItem (25 a request). ``progress(n)`` is told of every batch of items written.
+the missing ones written (the sessions by BatchWriteItem: a synthetic organisation's sessions are
+written by no one else, so they need no "if absent" condition), attendance records, memberships,
+marking events and audit entries by BatchWriteItem (25 a request). ``progress(n)`` is told of
+every batch of items written.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ def store_history(
     )
     tick(written["class_memberships"])
     written["sessions"] = SessionRepo(records).ensure(
-        history.sessions, created_by=SEED_ACTOR, created_at=history.start
+        history.sessions, created_by=SEED_ACTOR, created_at=history.start, conditional=False
     )
     tick(len(history.sessions))
     written["attendance_records"] = AttendanceRepo(records).write_many(

@@ -7,6 +7,8 @@ from rollcall.platform.settings import EncodeFaceSettings, load_settings
 
 settings = load_settings(EncodeFaceSettings)
 app = create_app(
-    "encode-face", routers=[students.router, faces.router, faces.search_router], settings=settings
+    "encode-face",
+    routers=[students.router, students.classes_router, faces.router, faces.search_router],
+    settings=settings,
 )
 handler = make_handler(http=app)

@@ -116,15 +116,27 @@ def _client(service: str, endpoint: str, region: str, credentials: tuple[tuple[s
 
     keys = dict(credentials)
     session: Any = boto3.session.Session()  # Any: the stubs want a literal service name
-    return session.client(
+    client = session.client(
         service,
         endpoint_url=endpoint,
         region_name=region,
         aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
         aws_session_token=keys.get("AWS_SESSION_TOKEN"),
-        config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
+        config=Config(
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=32,
+            # as the deployed clients (rollcall.store.clients): DynamoDB validates every request
+            # itself, and botocore's walk of each request's shape is about half of a batch
+            # write's client CPU (make seed, make import; BENCHMARKS.md, bulk paths)
+            parameter_validation=service != "dynamodb",
+        ),
     )
+    if service == "dynamodb":
+        from rollcall.store import wire
+
+        wire.install(client)  # BatchWriteItem bodies by json.dumps, as the deployed clients
+    return client
 
 
 def listening(port: int, host: str = HOST) -> bool:

@@ -1,6 +1,7 @@
-"""Progress on the terminal for long local commands (seed, import): done/total, rate and ETA.
+"""Progress on the terminal for long local work (seed, import, save, restore): done/total, rate and ETA.
 
-One line, rewritten in place at most every ``interval`` seconds, on the given stream (stderr by
+One line, rewritten in place at most every ``interval`` seconds (from ``delay`` seconds on: work
+that ends sooner shows nothing), on the given stream (stderr by
 default, so the commands' JSON answers on stdout stay clean), and only when both stdout and that
 stream are terminals: piped or redirected runs (CI, tests, ``> file``) print nothing. ``add`` is
 thread-safe (the bulk writers call it from their threads); :meth:`Progress.callback` is what the
@@ -34,11 +35,13 @@ class Progress:
         interval: float = 0.25,
         enabled: bool | None = None,
         clock: Callable[[], float] = time.monotonic,
+        delay: float = 0.0,
     ) -> None:
         self.what, self.total, self.unit = what, max(0, total), unit
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled if enabled is not None else _is_tty(sys.stdout) and _is_tty(self.stream)
-        self.interval, self.clock = interval, clock
+        self.interval, self.clock, self.delay = interval, clock, delay
+        self.shown = False  # whether a line was written (``delay``: none for quick work)
         self.done = 0
         self.started = clock()
         self._shown = float("-inf")
@@ -48,8 +51,8 @@ class Progress:
         with self._lock:
             self.done += n
             now = self.clock()
-            if self.enabled and now - self._shown >= self.interval:
-                self._shown = now
+            if self.enabled and now - self._shown >= self.interval and now - self.started >= self.delay:
+                self._shown, self.shown = now, True
                 self._write("\r" + self.line(now) + "\033[K")
 
     @property
@@ -71,8 +74,8 @@ class Progress:
         return " ".join(parts)
 
     def finish(self) -> None:
-        """The last line, kept on the terminal."""
-        if self.enabled:
+        """The last line, kept on the terminal (none if ``delay`` passed before any line was shown)."""
+        if self.enabled and (self.shown or self.clock() - self.started >= self.delay):
             self._write("\r" + self.line() + "\033[K\n")
 
     def __enter__(self) -> Progress:

@@ -27,6 +27,7 @@ from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws, Emulator, connect, re
 from rollcall_local.errors import LocalError
 from rollcall_local.invoke import Result, Worker, invoke_once
 from rollcall_local.lambda_api import LambdaApi
+from rollcall_local.progress import Progress
 from rollcall_local.runtime import check_runtime, lambda_environment, runtime_dir, sys_path
 from rollcall_local.template import Function, Physical, Template, pseudo_parameters
 
@@ -98,7 +99,11 @@ class Session:
             physical = provision.existing(template, aws) if shared else provision.provision(template, aws)
             session = cls(config, aws, emulator, template, physical)
             if session.owns_state:
-                session.restored = state.restore(aws, template, physical, config.state_dir)
+                restoring = state.to_restore(config.state_dir)
+                with Progress("restore", restoring, unit="objects and items", delay=2) as shown:
+                    session.restored = state.restore(
+                        aws, template, physical, config.state_dir, progress=shown.callback
+                    )
                 session._keep_state()
         except BaseException:
             if emulator is not None:
@@ -132,7 +137,11 @@ class Session:
                 self.snapshots.stop()
                 if self.snapshots.failure is not None:
                     print(f"a background save of S3/SQS failed: {self.snapshots.failure}", file=sys.stderr)
-            return self.save()
+            saving = state.objects_to_save(self.template, self.physical)
+            with Progress("save", saving, unit="objects", delay=2) as shown:
+                return state.save(
+                    self.aws, self.template, self.physical, self.config.state_dir, progress=shown.callback
+                )
         finally:
             self.emulator.stop()
             self.emulator = None

@@ -30,11 +30,12 @@ import os
 import pickle
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rollcall.store import bulk
 from rollcall_local.config import private_dir
 from rollcall_local.emulator import EMULATOR_ACCOUNT, Aws
 from rollcall_local.template import BUCKET, QUEUE, TABLE, Physical, Template
@@ -66,33 +67,65 @@ class Counts:
         return f"{self.objects} S3 objects{items}, {self.messages} SQS messages"
 
 
-def save(aws: Aws, template: Template, physical: Physical, directory: Path) -> Counts:
-    """Write S3 and SQS as they are now (DynamoDB is already on disk)."""
+Tick = Callable[[int], None]
+
+
+def save(
+    aws: Aws, template: Template, physical: Physical, directory: Path, *, progress: Tick | None = None
+) -> Counts:
+    """Write S3 and SQS as they are now (DynamoDB is already on disk).
+
+    ``progress(n)`` is told of each S3 object saved (see :func:`objects_to_save` for the total)."""
     for folder in (directory, directory / "s3", directory / "sqs"):
         private_dir(folder)
     counts = Counts()
     for logical_id in template.resources_of(BUCKET):
-        counts.objects += _save_bucket(physical.refs[logical_id], aws.region, directory / "s3")
+        counts.objects += _save_bucket(physical.refs[logical_id], aws.region, directory / "s3", progress)
     for logical_id in template.resources_of(QUEUE):
         name = physical.attribute(logical_id, "QueueName")
         counts.messages += _save_queue(name, aws.region, directory / "sqs")
     return counts
 
 
-def restore(aws: Aws, template: Template, physical: Physical, directory: Path) -> Counts:
-    """Put the saved S3 objects and SQS messages back into the (freshly provisioned) resources."""
+def restore(
+    aws: Aws, template: Template, physical: Physical, directory: Path, *, progress: Tick | None = None
+) -> Counts:
+    """Put the saved S3 objects and SQS messages back into the (freshly provisioned) resources.
+
+    ``progress(n)`` is told of S3 objects and DynamoDB items put back (:func:`to_restore`: the total)."""
     counts = Counts()
     if not directory.is_dir():
         return counts
     private_dir(directory)
     s3 = aws.client("s3")
     for logical_id in template.resources_of(BUCKET):
-        counts.objects += _restore_bucket(s3, physical.refs[logical_id], directory / "s3")
+        counts.objects += _restore_bucket(s3, physical.refs[logical_id], directory / "s3", progress)
     for logical_id in template.resources_of(QUEUE):
         name = physical.attribute(logical_id, "QueueName")
         counts.messages += _restore_queue(name, aws.region, directory / "sqs")
-    counts.items += _restore_legacy_items(aws, template, physical, directory / "dynamodb")
+    counts.items += _restore_legacy_items(aws, template, physical, directory / "dynamodb", progress)
     return counts
+
+
+def objects_to_save(template: Template, physical: Physical) -> int:
+    """How many S3 objects :func:`save` goes through (a progress line's total)."""
+    total = 0
+    for logical_id in template.resources_of(BUCKET):
+        bucket = _s3_bucket(physical.refs[logical_id])
+        total += len(bucket.keys) if bucket is not None else 0
+    return total
+
+
+def to_restore(directory: Path) -> int:
+    """How many S3 objects and DynamoDB items :func:`restore` puts back (a progress line's total)."""
+    total = 0
+    for index in (directory / "s3").glob("*/index.json"):
+        with contextlib.suppress(OSError, ValueError):
+            total += len(json.loads(index.read_text()))
+    for lines in (directory / "dynamodb").glob("*.jsonl"):
+        with contextlib.suppress(OSError), lines.open("rb") as f:
+            total += sum(1 for line in f if line.strip())
+    return total
 
 
 def reset(directory: Path) -> bool:
@@ -160,7 +193,7 @@ def _s3_bucket(name: str) -> Any:
     return s3_backends[EMULATOR_ACCOUNT]["aws"].buckets.get(name)
 
 
-def _save_bucket(bucket_name: str, region: str, root: Path) -> int:
+def _save_bucket(bucket_name: str, region: str, root: Path, progress: Tick | None = None) -> int:
     bucket = _s3_bucket(bucket_name)
     folder = root / bucket_name
     if bucket is None:
@@ -186,6 +219,8 @@ def _save_bucket(bucket_name: str, region: str, root: Path) -> int:
                 },
             }
         )
+        if progress is not None:
+            progress(1)
     write_atomic(folder / "index.json", json.dumps(index).encode())
     named = {entry["file"] for entry in index}
     if objects.is_dir():
@@ -195,7 +230,7 @@ def _save_bucket(bucket_name: str, region: str, root: Path) -> int:
     return len(index)
 
 
-def _restore_bucket(s3: Any, bucket: str, root: Path) -> int:
+def _restore_bucket(s3: Any, bucket: str, root: Path, progress: Tick | None = None) -> int:
     index_path = root / bucket / "index.json"
     if not index_path.is_file():
         return 0
@@ -204,6 +239,8 @@ def _restore_bucket(s3: Any, bucket: str, root: Path) -> int:
         extra = {"ContentType": entry["content_type"]} if entry.get("content_type") else {}
         body = (root / bucket / "objects" / entry["file"]).read_bytes()
         s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, Metadata=entry["metadata"], **extra)
+        if progress is not None:
+            progress(1)
     return len(index)
 
 
@@ -250,31 +287,21 @@ def _restore_queue(name: str, region: str, root: Path) -> int:
 # --- DynamoDB items saved by earlier versions (JSON Lines), put into the local DynamoDB once ----
 
 
-def _restore_legacy_items(aws: Aws, template: Template, physical: Physical, folder: Path) -> int:
+def _restore_legacy_items(
+    aws: Aws, template: Template, physical: Physical, folder: Path, progress: Tick | None = None
+) -> int:
     if not folder.is_dir():
         return 0
     dynamodb = aws.client("dynamodb")
     count = 0
     for logical_id in template.resources_of(TABLE):
         items = list(_read_lines(folder / f"{logical_id}.jsonl"))
-        for start in range(0, len(items), 25):
-            requests = [{"PutRequest": {"Item": _decode(item)}} for item in items[start : start + 25]]
-            _write_batch(dynamodb, physical.refs[logical_id], requests)
+        requests = [{"PutRequest": {"Item": _decode(item)}} for item in items]
+        # 25 a request on a few threads, unprocessed items retried (BatchIncomplete if some stay)
+        bulk.batch_write(dynamodb, physical.refs[logical_id], requests, on_chunk=progress)
         count += len(items)
     shutil.rmtree(folder)
     return count
-
-
-# --- DynamoDB -----------------------------------------------------------------------------------
-
-
-def _write_batch(dynamodb: Any, table: str, requests: list[dict[str, Any]]) -> None:
-    pending = {table: requests}
-    for _ in range(10):
-        pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        if not pending:
-            return
-    raise RuntimeError(f"could not restore every item of {table}")
 
 
 def _decode(item: dict[str, Any]) -> dict[str, Any]:

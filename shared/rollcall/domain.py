@@ -9,6 +9,7 @@ Times are timezone-aware UTC datetimes. A record is one student in one session.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -23,6 +24,7 @@ class Status(StrEnum):
     LATE = "late"
     ABSENT = "absent"
     UNCERTAIN = "uncertain"  # a face matched between the confident and uncertain thresholds: for review
+    EXCUSED = "excused"  # absent with a reason a teacher accepted (a correction): neither attended nor absent
 
 
 ATTENDED = frozenset({Status.PRESENT, Status.LATE})
@@ -106,8 +108,14 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=65536)
 def iso(value: datetime) -> str:
-    """The canonical text of a time in keys and items: UTC, seconds, 'Z' (sorts as time does)."""
+    """The canonical text of a time in keys and items: UTC, seconds, 'Z' (sorts as time does).
+
+    Cached: an import or a seed formats the same few session times for thousands of records, and
+    ``strftime`` was the largest single cost of building their items (BENCHMARKS.md, bulk paths).
+    Equal datetimes are the same instant (aware) or the same wall time (naive), so the same text.
+    """
     return utc(value).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

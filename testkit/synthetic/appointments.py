@@ -119,3 +119,30 @@ def generate_appointments(
             )
     records.sort(key=lambda r: (r.starts_at, r.session_id))
     return AppointmentHistory(org, records, probability)
+
+
+def appointments_csv(records: list[AttendanceRecord]) -> bytes:
+    """Records as a user would export them: clinics by name (the class_name column: every id is
+    derived, also of names such as CENTRO that could be ids), covariates in their columns."""
+    import csv
+    import io
+
+    from rollcall.domain import iso
+
+    names = {class_id_for(name): name for name in CLINICS}
+    attrs = ("age", "area", "chronic")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        ["student_id", "class_name", "session_id", "starts_at", "ends_at", "status"]
+        + ["scheduled_at", "reminder_sent"]
+        + [f"attr_{a}" for a in attrs]
+    )
+    for r in records:
+        values = dict(r.attributes)
+        writer.writerow(
+            [r.student_id, names[r.class_id], r.session_id, iso(r.starts_at), iso(r.ends_at), r.status.value]
+            + [iso(r.scheduled_at) if r.scheduled_at else "", "yes" if r.reminder_sent else "no"]
+            + [values[a] for a in attrs]
+        )
+    return out.getvalue().encode()

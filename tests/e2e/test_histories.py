@@ -3,14 +3,17 @@ attributes and clinics given by name are imported, trained on and predicted with
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import pytest
 
-from rollcall.domain import AttendanceRecord, class_id_for, iso
-from testkit.synthetic.appointments import CLINICS, AppointmentHistory, generate_appointments
+from rollcall.domain import class_id_for, iso
+from testkit.synthetic.appointments import (
+    CLINICS,
+    AppointmentHistory,
+    appointments_csv,
+    generate_appointments,
+)
 from tests.e2e.conftest import LocalStack
 from tests.integration.runtime.helpers import wait_for
 
@@ -18,36 +21,6 @@ ORG = "clinic"
 CSV = {"content-type": "text/csv"}
 NAMES = {class_id_for(name): name for name in CLINICS}
 FILES = 24
-
-
-def as_csv(records: list[AttendanceRecord]) -> bytes:
-    """Records as a user would export them: clinics by name (the class_name column: every id is
-    derived, also of names such as CENTRO that could be ids), covariates in their columns."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    attrs = ("age", "area", "chronic")
-    writer.writerow(
-        [
-            "student_id",
-            "class_name",
-            "session_id",
-            "starts_at",
-            "ends_at",
-            "status",
-            "scheduled_at",
-            "reminder_sent",
-        ]
-        + [f"attr_{a}" for a in attrs]
-    )
-    for r in records:
-        values = dict(r.attributes)
-        assert r.scheduled_at is not None
-        writer.writerow(
-            [r.student_id, NAMES[r.class_id], r.session_id, iso(r.starts_at), iso(r.ends_at), r.status.value]
-            + [iso(r.scheduled_at), "yes" if r.reminder_sent else "no"]
-            + [values[a] for a in attrs]
-        )
-    return out.getvalue().encode()
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +35,7 @@ def imported(stack: LocalStack, history: AppointmentHistory) -> list[dict[str, A
     answers = []
     for part in range(FILES):
         records = [r for r in history.records if int(r.student_id[1:]) % FILES == part]
-        response = teacher.post("/v1/attendance/import", content=as_csv(records), headers=CSV)
+        response = teacher.post("/v1/attendance/import", content=appointments_csv(records), headers=CSV)
         assert response.status_code == 201, response.text
         answers.append(dict(response.json()))
     return answers

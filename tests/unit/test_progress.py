@@ -38,3 +38,20 @@ def test_it_is_quiet_when_the_output_is_not_a_terminal() -> None:
     with Progress("seed", 10, stream=out) as progress:
         progress.add(10)
     assert out.getvalue() == ""
+
+
+def test_with_a_delay_quick_work_shows_nothing_and_long_work_shows_its_line() -> None:
+    now = [0.0]
+    quick = Terminal()
+    with Progress("save", 10, stream=quick, enabled=True, clock=lambda: now[0], delay=2) as progress:
+        now[0] = 1.5
+        progress.add(10)
+    assert quick.getvalue() == ""
+    now[0] = 0.0
+    slow = Terminal()
+    with Progress("restore", 10, stream=slow, enabled=True, clock=lambda: now[0], delay=2) as progress:
+        now[0] = 1.0
+        progress.add(5)
+        now[0] = 3.0
+        progress.add(5)
+    assert slow.getvalue().splitlines()[-1].endswith("restore: 10/10 items (100 %) 3/s in 0:03\x1b[K")

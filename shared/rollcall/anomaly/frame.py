@@ -18,8 +18,9 @@ from rollcall.domain import AttendanceRecord, Source, Status
 if TYPE_CHECKING:
     import numpy as np
 
-ABSENT, PRESENT, LATE, UNCERTAIN = 0, 1, 2, 3
-STATUS_CODE = {Status.ABSENT: ABSENT, Status.PRESENT: PRESENT, Status.LATE: LATE, Status.UNCERTAIN: UNCERTAIN}
+ABSENT, PRESENT, LATE, UNCERTAIN, EXCUSED = 0, 1, 2, 3, 4
+STATUS_CODE = {Status.ABSENT: ABSENT, Status.PRESENT: PRESENT, Status.LATE: LATE, Status.UNCERTAIN: UNCERTAIN,
+               Status.EXCUSED: EXCUSED}  # fmt: skip
 DAY = 86_400
 NO_TIME = -1  # ``marked`` of a record without a write time
 
@@ -122,8 +123,8 @@ class Frame:
 
     @cached_property
     def usable(self) -> np.ndarray:
-        """Records that count: not awaiting review (``uncertain``)."""
-        return self.status != UNCERTAIN
+        """Records that count: not awaiting review (``uncertain``), not an excused absence."""
+        return (self.status != UNCERTAIN) & (self.status != EXCUSED)
 
     def location_of(self, session: int) -> str | None:
         index = int(self.session_location[session])

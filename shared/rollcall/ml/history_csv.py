@@ -24,11 +24,18 @@ an id is not 1-64 letters, digits, ``_ . -``, the session ends before it starts,
 given for an absence or lies outside [start - 2 h, end], the same (session, student) comes twice,
 or a session's class or times differ from its first row.
 
-Limits: ``MAX_BYTES`` (5 MiB) and ``MAX_ROWS`` (50,000 data rows); beyond them the file is
-refused whole (``PAYLOAD_TOO_LARGE``, code ``CSV_TOO_LARGE``) before any row is parsed.
+Limits: ``MAX_BYTES`` (100 MiB, the upload route's) and ``MAX_ROWS`` (2,000,000 data rows);
+beyond them the file is refused whole (``PAYLOAD_TOO_LARGE``, code ``CSV_TOO_LARGE``). The
+synchronous route is stricter (``rollcall.api.imports``).
 
-:attr:`ParsedCsv.content_hash` is a sha256 of the records, independent of row order, column order,
-whitespace and time notation: the same attendance imported twice has the same hash.
+Large files are read twice rather than held as records (about 1 KB of memory per record):
+:func:`check` validates the whole file and keeps only what an import needs before writing (the
+sessions, the students' classes, the class names, the hash: about 100 bytes a row), and
+:func:`records` then yields the records of a checked file, in file order, for writing in chunks.
+:func:`parse` is both at once, for small files.
+
+The content hash (:attr:`CheckedCsv.content_hash`) is a sha256 of the records, independent of row
+order, column order, whitespace and time notation: the same attendance imported twice has the same hash.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -52,8 +59,8 @@ from rollcall.ml.covariates import (
 from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.platform.errors import InvalidCsv, TooLarge
 
-MAX_BYTES = 5 * 1024 * 1024
-MAX_ROWS = 50_000
+MAX_BYTES = 100 * 1024 * 1024
+MAX_ROWS = 2_000_000
 MAX_REPORTED_ERRORS = 100
 REQUIRED = ("student_id", "session_id", "starts_at", "ends_at", "status")
 CLASS_COLUMNS = ("class_id", "class_name")  # at least one
@@ -65,12 +72,20 @@ EARLIEST_ARRIVAL = timedelta(hours=2)  # before the start
 
 
 @dataclass(frozen=True)
-class ParsedCsv:
-    records: list[AttendanceRecord]
+class CheckedCsv:
+    """What a valid file holds, but its records (:func:`records` reads them)."""
+
+    rows: int
     sessions: list[Session]
     content_hash: str
     session_lines: dict[str, int]  # session id → the line of its first row (to report store conflicts)
     class_names: dict[str, str] = field(default_factory=dict)  # class id → display name (named classes)
+    student_classes: dict[str, set[str]] = field(default_factory=dict)  # student id → its classes
+
+
+@dataclass(frozen=True)
+class ParsedCsv(CheckedCsv):
+    records: list[AttendanceRecord] = field(default_factory=list)
 
 
 class _RowError(ValueError):
@@ -95,6 +110,62 @@ def _rows(reader: Any) -> Iterator[list[str]]:
 
 def parse(data: bytes | str) -> ParsedCsv:
     """The records of an attendance CSV, or InvalidCsv listing every bad row; TooLarge over the limits."""
+    checked = check(data)
+    return ParsedCsv(**vars(checked), records=list(records(data)))
+
+
+def check(data: bytes | str) -> CheckedCsv:
+    """Validate a whole attendance CSV without keeping its records: InvalidCsv listing every bad
+    row, TooLarge over the limits."""
+    lines, reader = _reader(data)
+    errors: list[dict[str, object]] = []
+    seen: dict[str, int] = {}  # "session|student" → line
+    sessions: dict[str, tuple[Session, int]] = {}
+    names: dict[str, tuple[str, int]] = {}
+    student_classes: dict[str, set[str]] = {}
+    canonical: list[str] = []
+    rows = 0
+    for line, row in lines:
+        rows += 1
+        if rows > MAX_ROWS:
+            raise TooLarge({"rows": f"more than {MAX_ROWS}", "max_rows": MAX_ROWS}, code="CSV_TOO_LARGE")
+        try:
+            record, name = reader(row)
+            _check_consistency(record, line, seen, sessions)
+            _check_name(record.class_id, name, line, names)
+        except _RowError as e:
+            errors.append({"line": line, "reason": str(e)})
+            continue
+        student_classes.setdefault(record.student_id, set()).add(record.class_id)
+        canonical.append(_canonical(record))
+    if errors or not rows:
+        reported = errors[:MAX_REPORTED_ERRORS] or [{"line": 1, "reason": "no data rows"}]
+        raise InvalidCsv({"errors": reported, "error_count": len(errors) or 1, "rows": rows})
+    return CheckedCsv(
+        rows,
+        [s for s, _ in sessions.values()],
+        _hash(canonical),
+        {sid: line for sid, (_, line) in sessions.items()},
+        {cid: name for cid, (name, _) in names.items()},
+        student_classes,
+    )
+
+
+def records(data: bytes | str) -> Iterator[AttendanceRecord]:
+    """The records of a file :func:`check` accepted, in file order (a bad row here is InvalidCsv)."""
+    lines, reader = _reader(data)
+    for line, row in lines:
+        try:
+            yield reader(row)[0]
+        except _RowError as e:
+            raise InvalidCsv({"errors": [{"line": line, "reason": str(e)}], "rows": 0}) from None
+
+
+def _reader(
+    data: bytes | str,
+) -> tuple[Iterator[tuple[int, list[str]]], Callable[[list[str]], tuple[AttendanceRecord, str | None]]]:
+    """The file's non-blank data rows with their line numbers, and the function reading a row
+    (after the header is checked)."""
     raw = data.encode() if isinstance(data, str) else data
     if len(raw) > MAX_BYTES:
         raise TooLarge({"bytes": len(raw), "max_bytes": MAX_BYTES}, code="CSV_TOO_LARGE")
@@ -110,37 +181,12 @@ def parse(data: bytes | str) -> ParsedCsv:
     _check_header(header)
     column = {name: i for i, name in enumerate(header) if name in (*REQUIRED, *OPTIONAL) or _is_attr(name)}
 
-    records: list[AttendanceRecord] = []
-    errors: list[dict[str, object]] = []
-    seen: dict[tuple[str, str], int] = {}
-    sessions: dict[str, tuple[Session, int]] = {}
-    names: dict[str, tuple[str, int]] = {}
-    rows = 0
-    for row in rows_of:
-        if not any(cell.strip() for cell in row):
-            continue  # blank lines are not rows
-        rows += 1
-        if rows > MAX_ROWS:
-            raise TooLarge({"rows": f"more than {MAX_ROWS}", "max_rows": MAX_ROWS}, code="CSV_TOO_LARGE")
-        line = reader.line_num
-        try:
-            record, name = _record(row, column, len(header))
-            _check_consistency(record, line, seen, sessions)
-            _check_name(record.class_id, name, line, names)
-        except _RowError as e:
-            errors.append({"line": line, "reason": str(e)})
-            continue
-        records.append(record)
-    if errors or not rows:
-        reported = errors[:MAX_REPORTED_ERRORS] or [{"line": 1, "reason": "no data rows"}]
-        raise InvalidCsv({"errors": reported, "error_count": len(errors) or 1, "rows": rows})
-    return ParsedCsv(
-        records,
-        [s for s, _ in sessions.values()],
-        content_hash(records),
-        {sid: line for sid, (_, line) in sessions.items()},
-        {cid: name for cid, (name, _) in names.items()},
-    )
+    def lines() -> Iterator[tuple[int, list[str]]]:
+        for row in rows_of:
+            if any(cell.strip() for cell in row):  # blank lines are not rows
+                yield reader.line_num, row
+
+    return lines(), lambda row: _record(row, column, len(header))
 
 
 def _check_header(header: list[str]) -> None:
@@ -252,10 +298,10 @@ def _time(cell: dict[str, str], name: str) -> datetime:
 def _check_consistency(
     record: AttendanceRecord,
     line: int,
-    seen: dict[tuple[str, str], int],
+    seen: dict[str, int],
     sessions: dict[str, tuple[Session, int]],
 ) -> None:
-    key = (record.session_id, record.student_id)
+    key = f"{record.session_id}|{record.student_id}"
     if key in seen:
         raise _RowError(
             f"student {record.student_id} is already in session {record.session_id} (line {seen[key]})"
@@ -267,14 +313,21 @@ def _check_consistency(
     seen[key] = line
 
 
-def content_hash(records: list[AttendanceRecord]) -> str:
+def content_hash(records: Iterable[AttendanceRecord]) -> str:
     """sha256 of the records in a canonical form (sorted, normalised times)."""
-    lines = sorted(
+    return _hash([_canonical(r) for r in records])
+
+
+def _canonical(r: AttendanceRecord) -> str:
+    return (
         f"{r.session_id}|{r.student_id}|{r.class_id}|{iso(r.starts_at)}|{iso(r.ends_at)}|{r.status.value}|"
         f"{iso(r.arrived_at) if r.arrived_at else ''}{_covariates(r)}"
-        for r in records
     )
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def _hash(canonical: list[str]) -> str:
+    canonical.sort()
+    return hashlib.sha256("\n".join(canonical).encode()).hexdigest()
 
 
 def _covariates(r: AttendanceRecord) -> str:

@@ -9,8 +9,11 @@ once per content (the import's marker is keyed by the file's content hash: the s
 writes nothing and answers ``replayed``). The job's result is the import's counts, with the
 file's sha256 and size.
 
-A worker that died mid-import leaves the marker ``importing``; the redelivery imports the file
-again, and every write of an import is idempotent, so the second attempt finishes it.
+Files up to 100 MiB (about 1.5 million rows) are taken: the import checks the whole file, then
+writes it in chunks, noting after each on the import's marker how many rows are written. A worker
+that died mid-import leaves the marker ``importing``; the redelivery checks the file again and
+resumes writing where the note says (every write of an import is idempotent). Progress is
+reported in records every ``PROGRESS_EVERY`` (each report renews the job's lease).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+from rollcall.ml.history_csv import MAX_BYTES
 from rollcall.platform.auth import Principal, Role
 from rollcall.platform.errors import ConfigurationError, InvalidInput
 from rollcall.platform.observability import logger
@@ -32,7 +36,8 @@ from rollcall.store.job_results import UPLOAD_PREFIX, JobFiles
 from rollcall.store.table import OrgRecords, check_id
 
 KIND = "attendance_import"
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024  # what rollcall.ml.history_csv accepts (CSV_TOO_LARGE beyond)
+MAX_UPLOAD_BYTES = MAX_BYTES  # what rollcall.ml.history_csv accepts (CSV_TOO_LARGE beyond)
+PROGRESS_EVERY = 5_000  # records between two progress reports (each renews the job's lease)
 
 
 def _bucket(settings: TrainSettings) -> str:
@@ -78,10 +83,19 @@ def import_runner(settings: TrainSettings) -> jobs.Runner:
         files = JobFiles(_bucket(settings), context.records.org, job.job_id)
         data = files.upload()
         size, sha256 = len(data), hashlib.sha256(data).hexdigest()
-        context.advance(0, size, "bytes")
+        total = max(1, data.count(b"\n"))  # the rows, near enough for progress (header and blanks in)
+        context.advance(0, total, "records")
+        written = 0
+
+        def progress(n: int) -> None:
+            nonlocal written
+            written += n
+            if written % PROGRESS_EVERY < n:
+                context.advance(min(written, total), total, "records")
+
         who = Principal(job.requested_by, context.records.org, Role(job.params.get("role", "teacher")))
-        result = import_csv(context.records, who, data, now=context.clock())
-        context.advance(size, size, "bytes")
+        result = import_csv(context.records, who, data, now=context.clock(), progress=progress)
+        context.advance(total, total, "records")
         logger.info("uploaded import done", extra={"job_id": job.job_id, "replayed": result.replayed})
         return {
             "import_id": result.import_id,

@@ -33,10 +33,11 @@ from __future__ import annotations
 import base64
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from rollcall.domain import AttendanceRecord, Session, Source, Status
+from rollcall.domain import AttendanceRecord, Session, Source, Status, iso, utc
 from rollcall.face.pipeline import FaceMatch, GroupAnalysis, analyse, mark
 from rollcall.face.status import FaceStatus
 from rollcall.platform.auth import Principal
@@ -61,6 +62,15 @@ ARRIVAL_WINDOW_BEFORE = timedelta(minutes=30)  # a photo this early still counts
 STATUS_OF = {FaceStatus.PRESENT: Status.PRESENT, FaceStatus.UNCERTAIN: Status.UNCERTAIN}
 
 MAX_SESSION_HOURS = 24
+
+
+class Keep(Enum):
+    """A field a request left out: the stored value is kept."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 def create_session(
@@ -126,20 +136,30 @@ def correct(
     student_id: str,
     *,
     status: Status,
-    note: str | None,
+    note: str | Keep | None,
     now: datetime,
+    arrived_at: datetime | None = None,
 ) -> AttendanceRecord:
-    """A teacher's correction: it replaces the record, wins over later photos, and is audit-logged."""
+    """A teacher's correction: it replaces the record, wins over later photos, and is audit-logged.
+
+    ``note`` :data:`KEEP`: the correction keeps the record's note (the request named none). ``arrived_at``
+    (for ``late`` only) must be after the session's start and no later than the end of its day
+    (UTC) or its end, whichever is later: 422 INVALID_ARRIVAL otherwise. Without it the record
+    keeps the arrival it had (a photo's)."""
     check_id(student_id, "student_id")
     session = SessionRepo(records).require(session_id)
+    if arrived_at is not None:
+        check_arrival(session, status, arrived_at)
     attendance = AttendanceRepo(records)
     before = attendance.get(session_id, student_id)
     if before is None and student_id not in RosterRepo(records).members(session.class_id):
         raise NotFound(f"student {student_id} is not in class {session.class_id}", code="STUDENT_NOT_FOUND")
+    if isinstance(note, Keep):
+        note = before.note if before else None
     corrected = session.record(
         student_id,
         status,
-        arrived_at=before.arrived_at if before else None,
+        arrived_at=arrived_at or (before.arrived_at if before else None),
         source=Source.CORRECTION,
         distance=before.distance if before else None,
         photo_hash=before.photo_hash if before else None,
@@ -158,9 +178,27 @@ def correct(
             "from_source": before.source.value if before else None,
             "to": status.value,
             "note": note,
+            **({"arrived_at": iso(arrived_at)} if arrived_at else {}),
         },
     )
     return corrected
+
+
+def check_arrival(session: Session, status: Status, arrived_at: datetime) -> None:
+    """422 INVALID_ARRIVAL unless ``arrived_at`` can be a late arrival at ``session``."""
+    start, end = utc(session.starts_at), utc(session.ends_at)
+    day_end = datetime.combine(start.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    detail = {"arrived_at": iso(arrived_at), "starts_at": iso(start), "ends_at": iso(end)}
+    if status is not Status.LATE:
+        raise ValidationFailed(
+            {"message": "arrived_at is given only with status late", **detail}, code="INVALID_ARRIVAL"
+        )
+    if not start < utc(arrived_at) < max(day_end, end + timedelta(seconds=1)):
+        raise ValidationFailed(
+            {"message": "arrived_at must be after the session's start, on the session's day (UTC) "
+                        "or before its end", **detail},
+            code="INVALID_ARRIVAL",
+        )  # fmt: skip
 
 
 @dataclass

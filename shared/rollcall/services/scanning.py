@@ -53,7 +53,7 @@ from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import load_version
 from rollcall.store.anomalies import Anomaly, AnomalyRepo, Mark, is_anomaly_id, new_anomaly_id
 from rollcall.store.attendance import AttendanceRepo, record_from_item
-from rollcall.store.audit import ATTENDANCE_CORRECTED, STUDENT_ERASED, AuditEntry, AuditLog
+from rollcall.store.audit import ATTENDANCE_CORRECTED, SESSION_DELETED, STUDENT_ERASED, AuditEntry, AuditLog
 from rollcall.store.photo_events import MarkingRepo
 from rollcall.store.table import OrgDirectory, OrgRecords
 from rollcall.store.window_cache import WindowCache, WindowSnapshot
@@ -234,9 +234,11 @@ def read_attendance(
     snapshot = _load(cache)
     why_not = _unusable(snapshot, since, now, started, settings)
     if snapshot is not None and why_not is None:
-        erased = _erased_since(records, snapshot.as_of - CHANGE_OVERLAP, started)
+        erased, deleted = _erased_since(records, snapshot.as_of - CHANGE_OVERLAP, started)
         merged = {
-            (i["session_id"], i["student_id"]): i for i in snapshot.items if i["student_id"] not in erased
+            (i["session_id"], i["student_id"]): i
+            for i in snapshot.items
+            if i["student_id"] not in erased and i["session_id"] not in deleted
         }
         for item in repo.changed_items(snapshot.as_of - CHANGE_OVERLAP, started):
             merged[(item["session_id"], item["student_id"])] = item
@@ -286,13 +288,17 @@ def _unusable(
     return None
 
 
-def _erased_since(records: OrgRecords, since: datetime, until: datetime) -> set[str]:
-    """The students erased in [since, until] (their records must leave the cached window)."""
-    return {
-        e.subject.partition(":")[2]
-        for e in AuditLog(records).between(since, until)
-        if e.action == STUDENT_ERASED and e.subject.startswith("student:")
-    }
+def _erased_since(records: OrgRecords, since: datetime, until: datetime) -> tuple[set[str], set[str]]:
+    """The students erased and the sessions deleted in [since, until] (their records must leave
+    the cached window)."""
+    entries = list(AuditLog(records).between(since, until))
+
+    def subjects(action: str, kind: str) -> set[str]:
+        return {
+            e.subject.partition(":")[2] for e in entries if e.action == action and e.subject.startswith(kind)
+        }
+
+    return subjects(STUDENT_ERASED, "student:"), subjects(SESSION_DELETED, "session:")
 
 
 def scan(records: OrgRecords, now: datetime, settings: AnomalyScanSettings, wiring: ScanWiring) -> ScanResult:

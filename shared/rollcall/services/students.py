@@ -17,9 +17,12 @@ from collections import Counter
 from datetime import datetime
 
 from rollcall.domain import Student
+from rollcall.platform import cursors
 from rollcall.platform.auth import Principal
+from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.store.attendance import AttendanceRepo
-from rollcall.store.audit import STUDENT_ERASED, AuditLog
+from rollcall.store.audit import STUDENT_ERASED, STUDENT_UPDATED, AuditLog
+from rollcall.store.classes import ClassRepo
 from rollcall.store.photo_events import MarkingRepo
 from rollcall.store.photos import PhotoStore
 from rollcall.store.roster import RosterRepo
@@ -64,6 +67,66 @@ def face_count(records: OrgRecords, student_id: str) -> int:
 def get_student(records: OrgRecords, student_id: str) -> tuple[Student, int]:
     """A student (404 STUDENT_NOT_FOUND) and how many faces they have enrolled."""
     return RosterRepo(records).require(student_id), face_count(records, student_id)
+
+
+def list_students(
+    records: OrgRecords, *, class_id: str | None, limit: int, cursor: str | None
+) -> tuple[list[tuple[Student, int]], str | None]:
+    """A page of students in id order (each with its face count), of one class (its roster) or of
+    the whole organisation, and the next page's cursor (None on the last); 400 INVALID_CURSOR for
+    a cursor that is not this listing's (another organisation's, or another class's). Reads an
+    index or the class's partition, never the table: gsi1 ``ORG#o#STUDENTS``, or
+    ``ORG#o#CLASS#<class>`` and the page's profiles by one batch read."""
+    if class_id is not None:
+        check_id(class_id, "class_id")
+    query = cursors.fingerprint("students", {"class_id": class_id})
+    after = (
+        None
+        if cursor is None
+        else cursors.decode(records.org, query, cursor, valid_key=lambda k: bool(ID_PATTERN.match(k)))
+    )
+    roster = RosterRepo(records)
+    if class_id is None:
+        page, last, more = roster.page(limit=limit, after=after)
+    else:
+        page, last, more = roster.page_of_class(class_id, limit=limit, after=after)
+    return page, cursors.encode(records.org, query, last) if more and last else None
+
+
+def class_name(records: OrgRecords, class_id: str) -> str | None:
+    """A class's display name (None: it has none)."""
+    return ClassRepo(records).name(check_id(class_id, "class_id"))
+
+
+def update_student(
+    records: OrgRecords,
+    who: Principal,
+    student_id: str,
+    *,
+    name: str | None,
+    class_ids: list[str] | None,
+    now: datetime,
+) -> Student:
+    """Change a student's name and classes (404 STUDENT_NOT_FOUND for no such student, or one
+    erased or being erased); audit-logged with what changed, from and to. Past attendance records
+    keep the class of their session; the new classes' rosters (and their next registers) include
+    the student at once."""
+    before, after = RosterRepo(records).update(
+        student_id, name=name.strip() if name is not None else None, class_ids=class_ids
+    )
+    # The entry says which fields changed and the classes, never the names: erasing the student
+    # later leaves nothing of them in the audit log.
+    changed: dict[str, object] = {"fields": []}
+    if after.name != before.name:
+        changed["fields"] = ["name"]
+    if after.class_ids != before.class_ids:
+        changed["fields"] = [*changed["fields"], "class_ids"]  # type: ignore[misc]
+        changed["class_ids"] = {"from": list(before.class_ids), "to": list(after.class_ids)}
+    if changed["fields"]:
+        AuditLog(records).append(
+            actor=who.sub, action=STUDENT_UPDATED, subject=f"student:{student_id}", at=now, details=changed
+        )
+    return after
 
 
 def erase_student(

@@ -21,6 +21,8 @@ from rollcall.store.table import OrgRecords
 
 ATTENDANCE_CORRECTED = "attendance.corrected"  # subject attendance:<session>:<student>; the scan reads it
 STUDENT_ERASED = "student.erased"  # subject student:<id>; the anomaly scan's window cache reads it
+STUDENT_UPDATED = "student.updated"  # subject student:<id>; details: what changed, from and to
+SESSION_DELETED = "session.deleted"  # subject session:<id>; the anomaly scan's window cache reads it
 
 
 @dataclass(frozen=True, slots=True)

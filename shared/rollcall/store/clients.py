@@ -54,6 +54,10 @@ def client(service: str) -> Any:
             )
             session: Any = boto3.session.Session()
             found = session.client(service, endpoint_url=key[1], region_name=key[2], config=config)
+            if service == "dynamodb":
+                from rollcall.store import wire
+
+                wire.install(found)  # BatchWriteItem bodies by json.dumps (rollcall.store.wire)
             _clients[key] = found
     return found
 

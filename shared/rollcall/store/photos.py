@@ -78,6 +78,10 @@ class PhotoStore:
         ]
         return self._delete(prefixes)
 
+    def delete_session(self, session_id: str) -> int:
+        """Delete every classroom photo kept for ``session_id`` (the session was deleted); how many."""
+        return self._delete([self._prefix(MARKING, session_id)])
+
     def _delete(self, prefixes: list[str]) -> int:
         """Delete every object under the prefixes; how many."""
         keys = [key for prefix in dict.fromkeys(prefixes) for key in self._keys(prefix)]

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from rollcall.domain import Student, iso, parse_time
-from rollcall.platform.errors import AlreadyExists, NotFound
+from rollcall.platform.errors import AlreadyExists, ConcurrentUpdate, NotFound
 from rollcall.store import bulk
 from rollcall.store.table import OrgRecords, check_id
 
@@ -110,15 +110,7 @@ class RosterRepo:
 
     def get(self, student_id: str) -> Student | None:
         item = self.records.get(*self._profile_key(student_id), consistent=True)
-        if item is None:
-            return None
-        created = item.get("created_at")
-        return Student(
-            item["student_id"],
-            item["name"],
-            tuple(item.get("class_ids", ())),
-            parse_time(created) if created else None,
-        )
+        return None if item is None else _student(item)
 
     def require(self, student_id: str) -> Student:
         student = self.get(student_id)
@@ -129,6 +121,89 @@ class RosterRepo:
     def all(self) -> list[Student]:
         items = self.records.query(self.records.key("STUDENTS"), index="gsi1")
         return [Student(i["student_id"], i["name"], tuple(i.get("class_ids", ()))) for i in items]
+
+    def page(
+        self, *, limit: int, after: str | None = None
+    ) -> tuple[list[tuple[Student, int]], str | None, bool]:
+        """Students in id order (the gsi1 partition ``ORG#o#STUDENTS``) after the id ``after``, each
+        with its face count, but none being erased. Returns them, the last id read (the next page
+        starts after it, even when that student is left out) and whether more follow."""
+        items, more = self.records.query_page(
+            self.records.key("STUDENTS"), index="gsi1", sk_name="gsi1sk", sk_between=("0", "~"),
+            limit=limit, after=after,
+        )  # fmt: skip
+        live = [(_student(i), int(i.get("face_count", 0))) for i in items if not i.get("erasing")]
+        return live, (items[-1]["student_id"] if items else None), more
+
+    def page_of_class(
+        self, class_id: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[tuple[Student, int]], str | None, bool]:
+        """A class's students in id order: its member items (one partition) after the id ``after``,
+        their profiles (and face counts) by one batch read. Returns them, the last member id read
+        (the next page starts after it, even when its profile is gone) and whether more follow."""
+        items, more = self.records.query_page(
+            self.records.key("CLASS", check_id(class_id, "class_id")),
+            sk_name="sk",
+            sk_between=("STUDENT#", "STUDENT#~"),
+            limit=limit,
+            after=f"STUDENT#{after}" if after is not None else None,
+        )
+        ids = [i["student_id"] for i in items]
+        profiles = self.records.batch_get([self._profile_key(s) for s in ids], consistent=True)
+        by_id = {p["student_id"]: p for p in profiles.values() if not p.get("erasing")}
+        found = [(_student(by_id[s]), int(by_id[s].get("face_count", 0))) for s in ids if s in by_id]
+        return found, (ids[-1] if ids else None), more
+
+    def update(
+        self, student_id: str, *, name: str | None, class_ids: list[str] | None
+    ) -> tuple[Student, Student]:
+        """Change a student's name and classes (memberships follow); the student before and after.
+        404 STUDENT_NOT_FOUND when there is no such student or it is being erased, 409
+        CONCURRENT_UPDATE when it changed between the read and the write."""
+        stored = self.records.get(*self._profile_key(student_id), consistent=True)
+        if stored is None or stored.get("erasing"):
+            raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND")
+        before = _student(stored)
+        changes: dict[str, Any] = {}
+        if name is not None:
+            changes["name"] = name
+        new_classes = list(before.class_ids) if class_ids is None else list(dict.fromkeys(class_ids))
+        for class_id in new_classes:
+            check_id(class_id, "class_id")
+        if class_ids is not None:
+            changes["class_ids"] = new_classes
+        if not changes:
+            return before, before
+        # The profile's version (absent before its first change) guards against a lost update.
+        version = stored.get("version")
+        same = "attribute_not_exists(#version)" if version is None else "#version = :version"
+        changes["version"] = int(version or 0) + 1
+        added = [c for c in new_classes if c not in before.class_ids]
+        removed = [c for c in before.class_ids if c not in new_classes]
+        # New memberships first, taken back if the profile cannot change: an erasure racing this
+        # (it marks the profile, then deletes the memberships its profile lists) leaves none behind.
+        self.records.batch_put(self._member_item(c, student_id) for c in added)
+        try:
+            item = self.records.update(
+                *self._profile_key(student_id),
+                changes,
+                condition=f"attribute_exists(pk) AND attribute_not_exists(#erasing) AND {same}",
+                names={"#erasing": "erasing", "#version": "version"},
+                values={} if version is None else {":version": version},
+            )
+        except ConcurrentUpdate:
+            now_in = self.get(student_id)  # what a change that won meanwhile put stays
+            self._drop_members(student_id, [c for c in added if now_in is None or c not in now_in.class_ids])
+            if now_in is None or not self.is_live(student_id):
+                raise NotFound(f"no student {student_id}", code="STUDENT_NOT_FOUND") from None
+            raise ConcurrentUpdate(f"student {student_id} was changed meanwhile: read it and retry") from None
+        self._drop_members(student_id, removed)
+        return before, _student(item)
+
+    def _drop_members(self, student_id: str, class_ids: list[str]) -> None:
+        self.records.batch_delete(
+            [(self.records.key("CLASS", c), f"STUDENT#{student_id}") for c in class_ids]
+        )
 
     def members(self, class_id: str) -> list[str]:
         """The ids of the students of a class."""
@@ -158,3 +233,13 @@ class RosterRepo:
         )
         self.records.delete(*self._profile_key(student_id))
         return True
+
+
+def _student(item: dict[str, Any]) -> Student:
+    created = item.get("created_at")
+    return Student(
+        item["student_id"],
+        item["name"],
+        tuple(item.get("class_ids", ())),
+        parse_time(created) if created else None,
+    )

@@ -397,6 +397,31 @@ class OrgRecords:
                 return
             kwargs["ExclusiveStartKey"] = last
 
+    def query_page(
+        self,
+        pk: str,
+        *,
+        sk_name: str,
+        sk_between: tuple[str, str],
+        limit: int,
+        after: str | None = None,
+        index: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of a partition in sort-key order: up to ``limit`` items whose sort key is in
+        ``sk_between`` and after ``after`` (the previous page's last key, exclusive), and whether
+        more follow. One query of ``limit`` + 2 items at most (the one at ``after`` is skipped)."""
+        lo, hi = sk_between
+        if after is not None:
+            lo = max(lo, after)
+        if lo > hi:
+            return [], False
+        items = [
+            i
+            for i in self.query(pk, index=index, sk_between=(lo, hi), limit=limit + 2)
+            if after is None or i[sk_name] != after
+        ]
+        return items[:limit], len(items) > limit
+
 
 class OrgDirectory:
     """The list of organisations that have data (for jobs that visit every organisation)."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from rollcall.domain import Session, Student, class_id_for
+from rollcall.domain import AttendanceRecord, Session, Student, class_id_for
 from rollcall.platform.auth import Principal, Role
 from rollcall.platform.errors import InvalidCsv
+from rollcall.services import importing
 from rollcall.services.importing import import_csv
 from rollcall.store.attendance import AttendanceRepo, SessionRepo
 from rollcall.store.audit import AuditLog
@@ -136,3 +138,43 @@ def test_classes_given_by_name_are_stored_under_derived_ids_with_their_names(sto
     assert SessionRepo(records).require("5642903").class_id == jardim
     assert RosterRepo(records).members(republica) == ["558997776694438"]
     assert RosterRepo(records).require("558997776694438").class_ids == (republica,)
+
+
+def test_an_import_cut_short_resumes_where_its_marker_says(
+    stores: Stores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = stores.records("imp-resume")
+    monkeypatch.setattr(importing, "CHUNK_ROWS", 40)
+    start = datetime(2026, 9, 7, 9, tzinfo=UTC)
+    rows = [
+        f"s{i % 10},res,res-{i // 10},{start + timedelta(days=i // 10):%Y-%m-%dT%H:%M:%SZ},"
+        f"{start + timedelta(days=i // 10, hours=1):%Y-%m-%dT%H:%M:%SZ},present,\n"
+        for i in range(100)
+    ]
+    data = HEADER + "".join(rows)
+    written: list[int] = []  # the size of each chunk written
+    dying = [True]
+    real_write = AttendanceRepo.write_many
+
+    def write(self: AttendanceRepo, chunk: list[AttendanceRecord], **kwargs: Any) -> int:
+        if dying[0] and written:
+            raise ConnectionError("the worker died")
+        written.append(len(chunk))
+        return real_write(self, chunk, **kwargs)
+
+    monkeypatch.setattr(AttendanceRepo, "write_many", write)
+    # Given an import that died after its first chunk
+    with pytest.raises(ConnectionError):
+        import_csv(records, who("imp-resume"), data, now=NOW)
+    marker = records.get(records.key("IMPORT", importing.check(data).content_hash), "META", consistent=True)
+    assert marker is not None and (marker["status"], marker["rows_written"]) == ("importing", 40)
+
+    # When the file is imported again
+    dying[0] = False
+    result = import_csv(records, who("imp-resume"), data, now=NOW)
+
+    # Then it writes only the rows after the first chunk, and every record is there once
+    assert written == [40, 40, 20]
+    assert (result.rows, result.records_written, result.replayed) == (100, 100, False)
+    stored = sum(len(AttendanceRepo(records).for_session(f"res-{d}")) for d in range(10))
+    assert stored == 100

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable
 
+from testkit.net import free_port
 
-def free_port() -> int:
-    """A port nothing listens on now (the OS's choice), on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+__all__ = ["free_port", "wait_for"]
 
 
 def wait_for[T](

@@ -98,3 +98,46 @@ def test_with_aws_endpoint_url_the_session_uses_it_and_keeps_no_state(
         assert session.close() is None
     finally:
         endpoint.stop()
+
+
+def test_save_and_restore_tell_their_progress_and_put_back_an_earlier_versions_items(
+    fixture_config: LocalConfig,
+) -> None:
+    import base64
+    import json
+
+    # Given a session that stores two objects, and items saved by an earlier version (JSON Lines)
+    with Session.open(fixture_config, must_own=True) as first:
+        refs = first.physical.refs
+        for key in ("one", "two"):
+            first.aws.client("s3").put_object(Bucket=refs["UploadsBucket"], Key=key, Body=key.encode())
+        saved: list[int] = []
+        assert state.objects_to_save(first.template, first.physical) == 2
+        state.save(first.aws, first.template, first.physical, fixture_config.state_dir, progress=saved.append)
+        assert sum(saved) == 2
+    legacy = fixture_config.state_dir / "dynamodb"
+    legacy.mkdir(parents=True, exist_ok=True)
+    lines = [
+        {"pk": {"S": f"legacy{i}"}, "blob": {"B": base64.b64encode(bytes([i])).decode()}} for i in range(60)
+    ]
+    (legacy / "EventsTable.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert state.to_restore(fixture_config.state_dir) == 2 + 60
+
+    # When a new session restores them, telling its progress
+    told: list[int] = []
+    original = state.restore
+
+    def restore(*args: object, **kwargs: object) -> state.Counts:
+        kwargs["progress"] = told.append
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(state, "restore", restore)
+        with Session.open(fixture_config, must_own=True) as second:
+            # Then every object and item is back, and the progress counted each of them
+            assert second.restored == state.Counts(objects=2, items=60)
+            assert sum(told) == 62
+            table = second.physical.refs["EventsTable"]
+            item = second.aws.client("dynamodb").get_item(TableName=table, Key={"pk": {"S": "legacy59"}})
+            assert item["Item"]["blob"] == {"B": bytes([59])}
+    assert not legacy.exists()  # put into the local DynamoDB once

@@ -149,3 +149,36 @@ def test_concurrent_markings_of_a_class_leave_one_record_per_student_at_its_high
     assert sorted(r.student_id for r in stored) == sorted(roster)
     present = {r.student_id for r in stored if r.status == Status.PRESENT}
     assert present == set(roster[:35])
+
+
+@pytest.mark.parametrize("conditional", [True, False])
+def test_ensure_writes_only_the_sessions_not_stored_either_way(
+    records: OrgRecords, conditional: bool
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from rollcall.domain import Session
+    from rollcall.store.attendance import SessionRepo
+
+    repo = SessionRepo(records)
+    begins = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    kind = "cond" if conditional else "batch"
+    sessions = [
+        Session(f"ens-{kind}-{i:02d}", "ens", begins + timedelta(days=i), begins + timedelta(days=i, hours=1))
+        for i in range(30)
+    ]
+    # Given 4 of them stored already, by someone else
+    assert repo.ensure(sessions[:4], created_by="other", created_at=begins) == 4
+    # When all 30 are ensured
+    made = repo.ensure(sessions, created_by="import", created_at=begins, conditional=conditional)
+    # Then the 26 missing ones are written, and the stored ones are left as they were
+    assert made == 26
+    stored = repo.get_many(s.session_id for s in sessions)
+    assert sorted(stored) == sorted(s.session_id for s in sessions)
+    assert stored[sessions[5].session_id] == sessions[5]
+    creators = {
+        i["session_id"]: i["created_by"]
+        for i in records.batch_get((records.key("SESSION", s.session_id), "META") for s in sessions).values()
+    }
+    assert [creators[s.session_id] for s in sessions[:5]] == ["other"] * 4 + ["import"]
+    assert repo.ensure(sessions, created_by="again", created_at=begins, conditional=conditional) == 0

@@ -134,6 +134,21 @@ def test_limits_refuse_the_whole_file(monkeypatch: pytest.MonkeyPatch) -> None:
         importer.parse(_csv(*GOOD))
 
 
+def test_a_checked_file_keeps_what_an_import_needs_and_its_records_are_read_again() -> None:
+    # Given a good file, checked without keeping its records
+    data = _csv(*GOOD)
+    checked = importer.check(data)
+    parsed = importer.parse(data)
+    # Then the check knows the rows, the hash, the sessions and every student's classes
+    assert (checked.rows, checked.content_hash) == (4, parsed.content_hash)
+    assert checked.sessions == parsed.sessions
+    assert checked.student_classes == {"s1": {"c1", "c2"}, "s2": {"c1"}, "s3": {"c1"}}
+    assert not hasattr(checked, "records")
+    # And the records, read again, are the parsed ones in file order, hashing the same
+    assert list(importer.records(data)) == parsed.records
+    assert importer.content_hash(importer.records(data)) == checked.content_hash
+
+
 def test_the_content_hash_ignores_order_and_notation_but_not_content() -> None:
     # Given the same attendance written in another order, column order and time notation
     base = importer.parse(_csv(*GOOD)).content_hash
