@@ -14,8 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.emulator import _free_port, _provision
+from bench.emulator import _provision
 from bench.harness import Report, Row, ms
+from testkit.net import free_port
 
 REQUESTS = 300
 TARGET_RATIO = 1.3  # one update a bucket, and little else
@@ -34,7 +35,7 @@ def run(report: Report) -> None:
         "two plain UpdateItems (counters, one a bucket) per request, same emulator, table and client, "
         "same run",
     )
-    emulator = Emulator(_free_port())
+    emulator = Emulator(free_port())
     emulator.start()
     try:
         aws = Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
