@@ -4,7 +4,8 @@ Routes come from the template's HttpApi events; each request becomes a v2.0 even
 workers of the routed function (see :mod:`rollcall_local.apigw` for the semantics), answered
 as API Gateway answers: 404 ``{"message": "Not Found"}`` without a route, 500 ``Internal Server
 Error`` when the function fails or times out, 503 ``Service Unavailable`` past the integration
-timeout (30 s), 413 above 10 MB.
+timeout (30 s), 413 above 10 MB, 429 ``{"message": "Too Many Requests"}`` over the stage's
+throttling (the HttpApi's ``DefaultRouteSettings``).
 
 Besides the routes (these paths are the local API's own):
 - ``GET /openapi.json``: the merged OpenAPI document of every HTTP function; ``GET /docs``: Swagger UI
@@ -27,6 +28,7 @@ from rollcall_local.apigw import (
     INTERNAL_ERROR,
     NOT_FOUND,
     TOO_LARGE,
+    TOO_MANY_REQUESTS,
     UNAUTHORIZED,
     UNAVAILABLE,
     Authorizers,
@@ -34,6 +36,7 @@ from rollcall_local.apigw import (
     Request,
     Response,
     Router,
+    StageThrottle,
     http_event,
     http_response,
     message,
@@ -74,8 +77,10 @@ class ApiServer:
         scheduler: Scheduler | None = None,
         cors: Cors | None = None,
         authorizers: Authorizers | None = None,
+        throttle: StageThrottle | None = None,
     ) -> None:
         self.router = router
+        self.throttle = throttle
         self.authorizers = authorizers or Authorizers({}, None)
         self.invoker = invoker
         self.account_id = account_id
@@ -122,6 +127,9 @@ class ApiServer:
         if found is None:
             return NOT_FOUND
         route, params = found
+        if self.throttle is not None and not self.throttle.admit():  # before the authorizer, as AWS
+            self.console.invocation(route.function, f"http {request.method} {request.raw_path}", 429, 0, "")
+            return TOO_MANY_REQUESTS
         event = http_event(route, params, request, account_id=self.account_id)
         authorizer = self.authorizers.of_route(route)
         if authorizer is not None:  # as API Gateway: a rejected token never reaches the function

@@ -6,15 +6,18 @@
 - :func:`http_response`: the function's answer mapped back as API Gateway maps it (a dict without
   ``statusCode``, or any other JSON value, is a 200 with that JSON as the body).
 - :class:`Cors`: the HttpApi's ``CorsConfiguration`` (API Gateway answers preflights itself).
+- :class:`StageThrottle`: the HttpApi's ``DefaultRouteSettings`` throttling (a token bucket for
+  the whole stage; API Gateway answers 429 itself).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -56,6 +59,7 @@ NOT_FOUND = message(404, "Not Found")
 INTERNAL_ERROR = message(500, "Internal Server Error")
 UNAVAILABLE = message(503, "Service Unavailable")
 TOO_LARGE = message(413, "Request Entity Too Large")
+TOO_MANY_REQUESTS = message(429, "Too Many Requests")
 
 
 # --- routing ------------------------------------------------------------------------------------
@@ -370,3 +374,47 @@ class Authorizers:
         if name not in self.authorizers:
             raise TemplateError(f"{route.function}.{route.event}: no authorizer {name!r} on the HttpApi")
         return self.authorizers[name]
+
+
+class StageThrottle:
+    """The stage's throttling (``DefaultRouteSettings``: ``ThrottlingBurstLimit`` requests at once,
+    ``ThrottlingRateLimit`` a second) as API Gateway applies it: one token bucket for every route
+    and caller, checked before the authorizer and the function; an empty bucket answers 429
+    ``{"message":"Too Many Requests"}``. Per-route ``RouteSettings`` are not applied locally."""
+
+    def __init__(self, burst: int, rate: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst = max(0, int(burst))
+        self.rate = max(0.0, float(rate))
+        self.clock = clock
+        self._tokens = float(self.burst)
+        self._at = clock()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, template: Template) -> StageThrottle | None:
+        """The throttling of the template's HttpApi (or of its Globals), if it sets any."""
+        apis = template.resources_of(HTTP_API)
+        global_api = (template.doc.get("Globals") or {}).get("HttpApi") or {}
+        settings = next(
+            (p["DefaultRouteSettings"] for p in apis.values() if "DefaultRouteSettings" in p),
+            global_api.get("DefaultRouteSettings"),
+        )
+        if not settings:
+            return None
+        settings = template.resolve(settings, Physical())
+        burst, rate = settings.get("ThrottlingBurstLimit"), settings.get("ThrottlingRateLimit")
+        if burst is None and rate is None:
+            return None
+        # API Gateway's account defaults stand in for the one that is not set
+        return cls(int(burst if burst is not None else 5000), float(rate if rate is not None else 10000))
+
+    def admit(self) -> bool:
+        """Take a token: False when the stage is over its limit (answer TOO_MANY_REQUESTS)."""
+        with self._lock:
+            now = self.clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False

@@ -11,7 +11,7 @@ invokes functions on their triggers (warm workers, HTTP API, SQS pollers, schedu
 from __future__ import annotations
 
 from rollcall_local.api import ApiServer
-from rollcall_local.apigw import Authorizers, Cors, Router
+from rollcall_local.apigw import Authorizers, Cors, Router, StageThrottle
 from rollcall_local.console import Console
 from rollcall_local.invoke import Invoker
 from rollcall_local.openapi import OpenApi
@@ -52,6 +52,7 @@ class Stack:
             scheduler=self.scheduler,
             cors=Cors.of(template),
             authorizers=Authorizers.of(template),
+            throttle=StageThrottle.of(template),
         )
         self.pollers = [
             SqsPoller(

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from rollcall import __version__
+from rollcall.api import rate_limits
 from rollcall.api.access import AnyUser
 from rollcall.platform import http
 from rollcall.platform.auth import TokenVerifier
@@ -89,6 +90,7 @@ ERROR_STATUSES = {
     "404": "no such resource or route (..._NOT_FOUND, ROUTE_NOT_FOUND)",
     "409": "conflicts with what is stored (ALREADY_EXISTS, CONCURRENT_UPDATE, DUPLICATE_FACE, ...)",
     "422": "well-formed but invalid (VALIDATION_ERROR lists the fields; NO_FACE, INVALID_CSV, ...)",
+    "429": "too many requests of this class for the user or organisation (THROTTLED; Retry-After, RateLimit)",
     "500": "an unexpected error (INTERNAL_ERROR): quote the request id",
     "503": "a dependency failed; retry (SERVICE_UNAVAILABLE, STORE_UNAVAILABLE, MODEL_UNAVAILABLE)",
 }
@@ -159,8 +161,9 @@ def create_app(
     app.state.verifier = verifier or TokenVerifier.from_settings(settings)
     app.state.methods_for = methods_for
     http.install(app)
-    app.include_router(common)
+    rate_limits.install(app)
+    app.include_router(common, dependencies=rate_limits.DEPENDENCIES)
     for router in routers:
-        app.include_router(router)
+        app.include_router(router, dependencies=rate_limits.DEPENDENCIES)
     app.openapi = _openapi_of(app)  # type: ignore[method-assign]
     return app

@@ -47,6 +47,30 @@ class FunctionSettings(BaseSettings):
         "predictions their fallback), then lets one probe through",
     )
 
+    # Rate limits (rollcall.services.rate_limits): a token bucket per (organisation, user) and one
+    # per organisation, per route class; the organisation's is the user's times RATE_LIMIT_ORG_FACTOR.
+    rate_limits_enabled: bool = Field(default=True, description="off: no bucket is read or written")
+    rate_limit_org_factor: float = Field(
+        default=10, ge=1, le=10_000, description="an organisation's bucket: the user's, this many times over"
+    )
+    rate_limit_reads_per_minute: int = Field(default=1200, ge=1, description="GET: tokens a minute")
+    rate_limit_reads_burst: int = Field(default=200, ge=1, description="GET: the bucket's size")
+    rate_limit_writes_per_minute: int = Field(default=300, ge=1, description="other writes")
+    rate_limit_writes_burst: int = Field(default=100, ge=1)
+    rate_limit_marking_per_minute: int = Field(
+        default=120, ge=1, description="marking from a photo, photo uploads, enrolment, face search"
+    )
+    rate_limit_marking_burst: int = Field(default=120, ge=1)
+    rate_limit_predictions_per_minute: int = Field(default=600, ge=1, description="POST /v1/predictions*")
+    rate_limit_predictions_burst: int = Field(default=200, ge=1)
+    rate_limit_imports_per_minute: int = Field(
+        default=30, ge=1, description="imports, training and scans queued: the heavy work"
+    )
+    rate_limit_imports_burst: int = Field(default=30, ge=1)
+    rate_limit_timeout_seconds: float = Field(
+        default=1.0, gt=0, le=10, description="a bucket's update taking longer fails open"
+    )
+
     @model_validator(mode="after")
     def _one_key_source(self) -> Self:
         has_secret = bool(self.auth_hs256_secret.get_secret_value())
