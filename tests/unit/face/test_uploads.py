@@ -89,7 +89,7 @@ def test_the_annotated_copy_is_the_upright_photo_at_its_own_size_with_each_face_
     data = photo("groups/test_kit_with_rose.jpg")
     with Image.open(io.BytesIO(data)) as img:
         size = ImageOps.exif_transpose(img).size
-    faces = [
+    faces: list[dict[str, Any]] = [
         {
             "box": {"top": 40, "right": 140, "bottom": 140, "left": 40},
             "status": "present",
@@ -109,7 +109,7 @@ def test_the_annotated_copy_is_the_upright_photo_at_its_own_size_with_each_face_
         rgb = drawn.convert("RGB")
         for face in faces:
             box, colour = face["box"], COLOURS[FaceStatus(face["status"])]
-            pixel = rgb.getpixel((box["left"] + 1, (box["top"] + box["bottom"]) // 2))
+            pixel: Any = rgb.getpixel((box["left"] + 1, (box["top"] + box["bottom"]) // 2))
             assert all(abs(a - b) < 40 for a, b in zip(pixel, colour, strict=True)), (pixel, colour)
 
 
