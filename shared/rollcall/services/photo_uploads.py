@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 KIND = "photo_marking"
 UPLOADS = uploads.UploadKind(KIND, PREFIX, "photo")
 MAX_UPLOAD_BYTES = uploads.MAX_UPLOAD_BYTES
-STATUS = uploads.STATUS
 
 
 def request_upload(
