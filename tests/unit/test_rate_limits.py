@@ -89,6 +89,7 @@ def test_routes_fall_in_their_classes() -> None:
     assert route_class("POST", "/v1/sessions/x-1/attendance") == "marking"
     assert route_class("POST", "/v1/sessions/x-1/photos") == "marking"
     assert route_class("POST", "/v1/students/s-1/faces") == "marking"
+    assert route_class("POST", "/v1/students/s-1/faces/uploads") == "marking"
     assert route_class("POST", "/v1/faces/search") == "marking"
     assert route_class("POST", "/v1/predictions/batch") == "predictions"
     assert route_class("POST", "/v1/attendance/import") == "imports"

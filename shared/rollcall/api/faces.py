@@ -10,8 +10,9 @@ from pydantic import BaseModel, Field
 
 from rollcall.api.access import AnyUser, Staff, ensure_self_or_staff
 from rollcall.api.deps import now, photos_of, records_of, settings_of
-from rollcall.api.schemas import Id
+from rollcall.api.schemas import Id, timestamp
 from rollcall.platform.settings import FaceSettings
+from rollcall.services import face_uploads
 from rollcall.services.enrolment import delete_enrolled_face, enrol_face, list_faces
 from rollcall.services.face_search import search_faces
 
@@ -70,6 +71,60 @@ def post_face(student_id: Id, body: FaceIn, request: Request, response: Response
     if not created:
         response.status_code = status.HTTP_200_OK
     return FaceOut.of(face)
+
+
+class FaceUploadOut(BaseModel):
+    upload_id: str = Field(description="follow it at GET /v1/students/{student_id}/faces/uploads/{upload_id}")
+    upload_url: str = Field(
+        description="PUT the photo here (a presigned S3 URL): JPEG, PNG, WebP or HEIC with exactly one face"
+    )
+    upload_method: str = "PUT"
+    expires_at: str = Field(description="when the upload URL stops working")
+    max_bytes: int = Field(description="the largest photo enrolled (PHOTO_TOO_LARGE beyond)")
+
+
+class FaceUploadStatusOut(BaseModel):
+    upload_id: str
+    student_id: str
+    status: str = Field(description="pending (not uploaded or being enrolled) | done | failed")
+    face: FaceOut | None = Field(default=None, description="done: the face enrolled, as the base64 route's")
+    created: bool | None = Field(default=None, description="done: false when this photo was enrolled before")
+    photo_bytes: int | None = None
+    error: dict[str, Any] | None = Field(
+        default=None,
+        description="failed: code (NO_FACE, MULTIPLE_FACES, LOW_QUALITY_FACE, DUPLICATE_FACE, "
+        "FACE_LIMIT_REACHED, PHOTO_TOO_LARGE, UNSUPPORTED_IMAGE, ...) and detail",
+    )
+
+
+@router.post(
+    "/uploads",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Enrol a face from a large photo: PUT it to the answered URL; its upload starts the enrolment "
+    "(staff; a student: itself)",
+)
+def post_face_upload(student_id: Id, request: Request, who: AnyUser) -> FaceUploadOut:
+    ensure_self_or_staff(who, student_id)
+    asked = face_uploads.request_upload(
+        settings_of(request, FaceSettings),
+        records_of(request, who),
+        who,
+        student_id,
+        now(),
+        name_the_other=who.is_staff(),  # a student is never told whose face theirs matches
+    )
+    return FaceUploadOut(**{**asked, "expires_at": timestamp(asked["expires_at"])})
+
+
+@router.get(
+    "/uploads/{upload_id}",
+    summary="An uploaded enrolment photo: pending | done (with the face) | failed (with the error code)",
+)
+def get_face_upload(student_id: Id, upload_id: Id, request: Request, who: AnyUser) -> FaceUploadStatusOut:
+    ensure_self_or_staff(who, student_id)
+    return FaceUploadStatusOut.model_validate(
+        face_uploads.upload_status(records_of(request, who), student_id, upload_id)
+    )
 
 
 @router.get("", summary="A student's enrolled faces (ids, dates, quality; never embeddings)")

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
-Kind = Literal["training", "anomaly_scan", "prediction_batch", "attendance_import", "photo_marking"]
+Kind = Literal[
+    "training", "anomaly_scan", "prediction_batch", "attendance_import", "photo_marking", "face_enrolment"
+]
 
 
 class ProgressOut(BaseModel):
@@ -29,7 +31,8 @@ class ProgressOut(BaseModel):
 class JobOut(BaseModel):
     job_id: str
     kind: str = Field(
-        description="training | anomaly_scan | prediction_batch | attendance_import | photo_marking"
+        description="training | anomaly_scan | prediction_batch | attendance_import | photo_marking | "
+        "face_enrolment"
     )
     model_type: str = Field(description="training: the model type; other kinds: empty")
     status: str = Field(description="queued | running | succeeded | failed")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, Field
 
 from rollcall.api.access import Staff
-from rollcall.api.deps import now, records_of, settings_of
+from rollcall.api.deps import now, photos_of, records_of, settings_of
 from rollcall.api.marking import MarkOut
 from rollcall.api.schemas import Id, timestamp
 from rollcall.platform.settings import FaceSettings
@@ -27,6 +27,12 @@ class PhotoUploadOut(BaseModel):
 
 class PhotoMarking(MarkOut):
     photo_bytes: int
+    annotated_url: str | None = Field(
+        default=None,
+        description="a presigned GET URL of the photo at its own size with each face boxed and named "
+        "(green present, amber uncertain, red unknown), JPEG",
+    )
+    annotated_url_expires_in: int | None = Field(default=None, description="seconds the URL stays valid")
 
 
 class PhotoOut(BaseModel):
@@ -54,7 +60,10 @@ def post_photo(session_id: Id, request: Request, who: Staff) -> PhotoUploadOut:
 
 @router.get(
     "/{session_id}/photos/{photo_id}",
-    summary="An uploaded photo's marking: pending | done (with the marking) | failed (teacher, admin)",
+    summary="An uploaded photo's marking: pending | done (with the marking and its annotated photo's URL) | "
+    "failed (teacher, admin)",
 )
 def get_photo(session_id: Id, photo_id: Id, request: Request, who: Staff) -> PhotoOut:
-    return PhotoOut.model_validate(photo_uploads.photo_status(records_of(request, who), session_id, photo_id))
+    return PhotoOut.model_validate(
+        photo_uploads.photo_status(records_of(request, who), session_id, photo_id, photos_of(request, who))
+    )

@@ -24,7 +24,7 @@ SCOPE_KEY = "rollcall.rate_limit"
 # (method, path) → class; the first match wins, GETs are reads, other writes are "writes".
 _CLASSES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("POST", re.compile(r"^/v1/sessions/[^/]+/(attendance|photos)$"), "marking"),
-    ("POST", re.compile(r"^/v1/students/[^/]+/faces$"), "marking"),
+    ("POST", re.compile(r"^/v1/students/[^/]+/faces(/uploads)?$"), "marking"),
     ("POST", re.compile(r"^/v1/faces/search$"), "marking"),
     ("POST", re.compile(r"^/v1/predictions(/batch)?$"), "predictions"),
     ("POST", re.compile(r"^/v1/attendance/imports?$"), "imports"),

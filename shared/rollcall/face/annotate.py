@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rollcall.face.status import FaceStatus
 
 if TYPE_CHECKING:
+    from PIL import Image
+
+    from rollcall.face.detect import Box
     from rollcall.face.image import DecodedImage
     from rollcall.face.pipeline import FaceMatch
 
@@ -31,18 +34,50 @@ def annotate(
     quality: int = 85,
 ) -> bytes:
     """JPEG bytes of the photo with every match's box and label (``names``: student id → name)."""
-    from PIL import Image, ImageDraw, ImageFont
+    from PIL import Image
 
     canvas = Image.fromarray(image.rgb)
+    labelled = [
+        (m.box.scaled(image.scale), m.status, _label(m.student_id, m.status, names or {})) for m in matches
+    ]
+    return _drawn(canvas, labelled, quality)
+
+
+def annotate_original(
+    data: bytes,
+    faces: Sequence[Mapping[str, Any]],
+    names: Mapping[str, str] | None = None,
+    quality: int = 85,
+) -> bytes:
+    """JPEG bytes of the photo ``data`` (decoded before) at its own size, upright, with every face
+    of a marking's answer (``box`` in the photo's pixels, ``status``, ``student_id``) boxed and
+    labelled."""
+    from PIL import Image, ImageOps
+
+    from rollcall.face.detect import Box
+    from rollcall.face.image import _register_heif
+
+    _register_heif()
+    with Image.open(io.BytesIO(data)) as img:
+        canvas = ImageOps.exif_transpose(img).convert("RGB")
+    labelled = []
+    for face in faces:
+        status = FaceStatus(face["status"])
+        box = Box(**{k: int(face["box"][k]) for k in ("top", "right", "bottom", "left")})
+        labelled.append((box, status, _label(face.get("student_id"), status, names or {})))
+    return _drawn(canvas, labelled, quality)
+
+
+def _drawn(canvas: Image.Image, labelled: Sequence[tuple[Box, FaceStatus, str]], quality: int) -> bytes:
+    from PIL import ImageDraw, ImageFont
+
     draw = ImageDraw.Draw(canvas)
     longest = max(canvas.size)
     line = max(2, longest // 400)
     font = ImageFont.load_default(size=max(12, longest // 60))
-    for match in matches:
-        box = match.box.scaled(image.scale)
-        colour = COLOURS[match.status]
+    for box, status, label in labelled:
+        colour = COLOURS[status]
         draw.rectangle((box.left, box.top, box.right - 1, box.bottom - 1), outline=colour, width=line)
-        label = _label(match, names or {})
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
         pad = line
         y = (
@@ -59,8 +94,8 @@ def annotate(
     return out.getvalue()
 
 
-def _label(match: FaceMatch, names: Mapping[str, str]) -> str:
-    if match.student_id is None:
+def _label(student_id: str | None, status: FaceStatus, names: Mapping[str, str]) -> str:
+    if student_id is None:
         return "unknown"
-    name = names.get(match.student_id, match.student_id)
-    return name if match.status is FaceStatus.PRESENT else f"{name}?"
+    name = names.get(student_id, student_id)
+    return name if status is FaceStatus.PRESENT else f"{name}?"

@@ -36,7 +36,7 @@ def enrol_face(
     records: OrgRecords,
     who: Principal,
     student_id: str,
-    image_base64: str,
+    image_base64: str | bytes,
     settings: FaceSettings,
     *,
     photos: PhotoStore,

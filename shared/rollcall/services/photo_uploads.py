@@ -2,42 +2,45 @@
 
 ``POST /v1/sessions/{id}/photos`` stores a ``photo_marking`` job (queued; its id is the photo id)
 and answers 202 with a presigned PUT URL for ``uploads/<org>/<session>/<photo_id>`` in the photo
-bucket. The upload's ObjectCreated event goes to the photo uploads queue (the bucket's
-notification), which the mark-attendance function consumes: the worker reads the photo (at most
-:data:`MAX_UPLOAD_BYTES`, else PHOTO_TOO_LARGE) and marks it with
-``rollcall.services.marking.mark_photo``, as the base64 route does (a photo without a face fails
-with NO_FACE and writes nothing; the same photo again writes nothing and answers ``replayed``).
-The job's result is the marking; the upload is deleted when the job ends, done or failed.
+bucket (``rollcall.services.uploads``, which the enrolment uploads share). The upload's
+ObjectCreated event goes to the photo uploads queue (the bucket's notification), which the
+mark-attendance function consumes: the worker reads the photo (at most 15 MiB, else
+PHOTO_TOO_LARGE) and marks it with ``rollcall.services.marking.mark_photo``, as the base64 route
+does (a photo without a face fails with NO_FACE and writes nothing; the same photo again writes
+nothing and answers ``replayed``). It then writes the annotated copy (the photo at its own size,
+each face boxed and named, JPEG) at ``annotated/<org>/<session>/<sha256>.jpg`` in the same
+expiring bucket. The job's result is the marking; the upload is deleted when the job ends.
 
-``GET /v1/sessions/{id}/photos/{photo_id}`` (or ``GET /v1/jobs/{photo_id}``) follows it.
+``GET /v1/sessions/{id}/photos/{photo_id}`` (or ``GET /v1/jobs/{photo_id}``) follows it; a done
+marking carries a presigned GET URL of its annotated copy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
 
 from rollcall.platform.auth import Principal, Role
-from rollcall.platform.errors import ImageTooLarge, InvalidInput, NotFound
+from rollcall.platform.errors import NotFound, RollcallError
 from rollcall.platform.observability import logger
 from rollcall.platform.settings import FaceSettings
-from rollcall.services import jobs
-from rollcall.services.marking import mark_photo
+from rollcall.services import jobs, uploads
+from rollcall.services.marking import Marking, mark_photo
 from rollcall.store.attendance import SessionRepo
-from rollcall.store.job_log import FAILED, SUCCEEDED, Job, JobRepo
+from rollcall.store.job_log import SUCCEEDED, Job, JobRepo
 from rollcall.store.photo_uploads import PREFIX, PhotoUpload
 from rollcall.store.photos import PhotoStore
+from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgRecords, check_id
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 KIND = "photo_marking"
-MAX_UPLOAD_BYTES = 15 * 1024 * 1024
-STATUS = {"queued": "pending", "running": "pending", SUCCEEDED: "done", FAILED: "failed"}
+UPLOADS = uploads.UploadKind(KIND, PREFIX, "photo")
+MAX_UPLOAD_BYTES = uploads.MAX_UPLOAD_BYTES
 
 
 def request_upload(
@@ -45,106 +48,100 @@ def request_upload(
 ) -> dict[str, Any]:
     """A pending photo of ``session_id`` (404 SESSION_NOT_FOUND) and where to PUT it."""
     SessionRepo(records).require(session_id)
-    photo_id = f"photo-{jobs.new_job_id()[4:]}"
-    job = jobs.create(
+    asked = uploads.request(
         records,
-        kind=KIND,
-        requested_by=who.sub,
-        params={"role": who.role.value, "session_id": session_id},
+        who,
+        UPLOADS,
+        bucket=settings.photo_bucket,
+        owner=session_id,
+        params={"session_id": session_id},
         now=now,
-        job_id=photo_id,
     )
-    url, seconds = PhotoUpload(settings.photo_bucket, records.org, session_id, photo_id).upload_url()
-    return {
-        "photo_id": job.job_id,
-        "upload_url": url,
-        "upload_method": "PUT",
-        "expires_at": now + timedelta(seconds=seconds),
-        "max_bytes": MAX_UPLOAD_BYTES,
-    }
+    return {"photo_id": asked.pop("upload_id"), **asked}
 
 
-def photo_status(records: OrgRecords, session_id: str, photo_id: str) -> dict[str, Any]:
+def photo_status(
+    records: OrgRecords, session_id: str, photo_id: str, photos: PhotoStore | None = None
+) -> dict[str, Any]:
     """``{status: pending | done | failed, marking?, error?}`` (404 PHOTO_NOT_FOUND, also for
-    another session's or organisation's photo)."""
+    another session's or organisation's photo); a done marking has ``annotated_url`` (presigned
+    GET, ``annotated_url_expires_in`` seconds) when ``photos`` is given and the copy was written."""
     job = JobRepo(records).get(check_id(photo_id, "photo_id"))
     if job is None or job.kind != KIND or job.params.get("session_id") != session_id:
         raise NotFound(f"no photo {photo_id} in session {session_id}", code="PHOTO_NOT_FOUND")
-    out: dict[str, Any] = {"photo_id": job.job_id, "session_id": session_id, "status": STATUS[job.status]}
+    state = uploads.status_of(job)
+    out: dict[str, Any] = {"photo_id": job.job_id, "session_id": session_id, "status": state["status"]}
     if job.status == SUCCEEDED:
-        out["marking"] = job.result
-    if job.status == FAILED:
-        out["error"] = job.error
+        marking = dict(state["result"])
+        if photos is not None and marking.get("annotated"):
+            url, seconds = photos.annotated_url(session_id, str(marking["photo_hash"]))
+            marking |= {"annotated_url": url, "annotated_url_expires_in": seconds}
+        out["marking"] = marking
+    if "error" in state:
+        out["error"] = state["error"]
     return out
 
 
-def uploads(body: Mapping[str, Any]) -> list[jobs.JobMessage]:
-    """The photo markings an S3 event (a message of the photo uploads queue) starts; [] for S3's
-    test event."""
-    if body.get("Event") == "s3:TestEvent":
-        return []
-    found = []
-    for record in body.get("Records") or []:
-        key = unquote_plus(str(((record.get("s3") or {}).get("object") or {}).get("key", "")))
-        parts = key.split("/")
-        if len(parts) != 4 or f"{parts[0]}/" != PREFIX:
-            raise InvalidInput(f"not a photo upload: {key[:200]!r}")
-        found.append(jobs.JobMessage(check_id(parts[1], "org"), check_id(parts[3], "photo_id"), KIND))
-    return found
-
-
 def marking_runner(settings: FaceSettings) -> jobs.Runner:
-    """The ``photo_marking`` kind: mark the uploaded photo as the base64 route does."""
+    """The ``photo_marking`` kind: mark the uploaded photo as the base64 route does, and write its
+    annotated copy."""
 
     def run(context: jobs.JobContext) -> dict[str, Any]:
         job: Job = context.job
         org = context.records.org
         session_id = str(job.params.get("session_id", ""))
-        upload = PhotoUpload(settings.photo_bucket, org, session_id, job.job_id)
+        upload = PhotoUpload(settings.photo_bucket, org, session_id, job.job_id, prefix=PREFIX)
+        photos = PhotoStore(org, settings.photo_bucket, keep=settings.face_store_photos)
         try:
-            size = upload.size()
-            if size > MAX_UPLOAD_BYTES:
-                raise ImageTooLarge(
-                    f"the photo has {size} bytes; at most {MAX_UPLOAD_BYTES} are marked",
-                    code="PHOTO_TOO_LARGE",
-                )
+            data, size = uploads.read(upload)
             context.advance(0, 1, "photos")
             who = Principal(job.requested_by, org, Role(job.params.get("role", "teacher")))
             marking = mark_photo(
                 context.records,
                 who,
                 session_id,
-                upload.read(),
+                data,
                 settings=settings.model_copy(update={"face_max_image_bytes": MAX_UPLOAD_BYTES}),
-                photos=PhotoStore(org, settings.photo_bucket, keep=settings.face_store_photos),
+                photos=photos,
                 now=context.clock(),
             )
         finally:
             upload.delete()
+        annotated = _write_annotated(context.records, photos, marking, data)
         context.advance(1, 1, "photos")
         logger.info("uploaded photo marked", extra={"job_id": job.job_id, "replayed": marking.replayed})
         result = asdict(marking)
         result.pop("annotated_image_base64", None)
-        return {**result, "photo_bytes": size}
+        return {**result, "photo_bytes": size, "annotated": annotated}
 
     return run
+
+
+def _write_annotated(records: OrgRecords, photos: PhotoStore, marking: Marking, data: bytes) -> bool:
+    """Draw the marked faces on the photo at its own size and write the copy; whether it was (the
+    marking is stored already: a copy that cannot be written is logged, and the marking stands)."""
+    from rollcall.face.annotate import annotate_original  # Pillow: imported on first use
+
+    roster = RosterRepo(records)
+    names = {}
+    for student_id in {str(f["student_id"]) for f in marking.faces if f.get("student_id")}:
+        student = roster.get(student_id)
+        if student is not None:
+            names[student_id] = student.name
+    try:
+        photos.put_annotated(
+            marking.session_id, marking.photo_hash, annotate_original(data, marking.faces, names)
+        )
+    except RollcallError as e:
+        logger.warning("annotated photo not written", extra={"code": e.code})
+        return False
+    return True
 
 
 def record_handler(
     settings: FaceSettings, records_for: Callable[[str], OrgRecords], lease: timedelta
 ) -> Callable[[SQSRecord], dict[str, Any]]:
     """One record of the photo uploads queue: an S3 event naming uploaded photos to mark."""
-    work = jobs.consumer(records_for, {KIND: marking_runner(settings)}, lease)
-
-    def handle(record: SQSRecord) -> dict[str, Any]:
-        try:  # a message that is no upload's event can never succeed: consumed, not retried
-            body = record.json_body
-            if not isinstance(body, dict):
-                raise InvalidInput("a photo uploads message is an S3 event")
-            messages = uploads(body)
-        except (InvalidInput, ValueError) as e:
-            logger.warning("photo uploads message dropped", extra={"detail": str(e)[:200]})
-            return {"dropped": True}
-        return {"photos": [work(message.body()) for message in messages]}
-
-    return handle
+    return uploads.record_handler(
+        settings.photo_bucket, records_for, UPLOADS, marking_runner(settings), lease=lease
+    )

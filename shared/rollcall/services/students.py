@@ -3,8 +3,9 @@
 Everything Rollcall keeps about one student lives in the student's partition
 (``ORG#o#STUDENT#<id>``: profile, faces, predictions, ...), in the attendance items of the
 sessions they were in, in the marking events of those sessions (their id, per photo), in their
-class memberships, and, when photos are kept, in the photo bucket (their enrolment photos, and
-the classroom photos a face was recognised as theirs in). Erasure removes all of it and counts
+class memberships, in the jobs of their enrolment uploads (noted in their partition), and in the
+photo bucket (their enrolment photos, their pending enrolment uploads, and the classroom photos
+a face was recognised as theirs in, with their annotated copies). Erasure removes all of it and counts
 what it removed by kind, so the answer says exactly what was erased. The audit log keeps that an
 erasure happened (who, when, the counts), not what was erased.
 """
@@ -23,14 +24,22 @@ from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.store.attendance import AttendanceRepo
 from rollcall.store.audit import STUDENT_ERASED, STUDENT_UPDATED, AuditLog
 from rollcall.store.classes import ClassRepo
+from rollcall.store.job_log import JobRepo
 from rollcall.store.photo_events import MarkingRepo
+from rollcall.store.photo_uploads import FaceUploadLog
 from rollcall.store.photos import PhotoStore
 from rollcall.store.roster import RosterRepo
 from rollcall.store.table import OrgDirectory, OrgRecords, check_id
 from rollcall.store.window_cache import WindowCache
 
 # How erased item kinds are named in the answer.
-ERASED_AS = {"face": "faces", "prediction": "predictions", "student": "profile", "anomaly": "anomalies"}
+ERASED_AS = {
+    "face": "faces",
+    "prediction": "predictions",
+    "student": "profile",
+    "anomaly": "anomalies",
+    "face_upload": "face_uploads",
+}
 
 
 def new_id(prefix: str) -> str:
@@ -158,6 +167,10 @@ def erase_student(
     erased["photos"] = photos.delete_student(
         student.student_id, markings.seen_in(sessions, student.student_id)
     )
+    # Enrolment uploads: their photos went above (pending ones with the student's prefix), their
+    # jobs go now (found through the notes in the partition, which go last with it); an upload
+    # arriving later finds no job and is deleted unread.
+    JobRepo(records).delete(FaceUploadLog.upload_ids(items))
     erased["marking_events"] = markings.forget_student(sessions, student.student_id)
     erased["attendance_records"] = attendance.delete_student(student.student_id)
     if window_cache is not None:

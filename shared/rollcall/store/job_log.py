@@ -30,7 +30,14 @@ from rollcall.store.table import OrgRecords, check_id, ttl_after
 
 QUEUED, RUNNING = "queued", "running"
 TRAINING: Final = "training"
-KINDS: Final = ("training", "anomaly_scan", "prediction_batch", "attendance_import", "photo_marking")
+KINDS: Final = (
+    "training",
+    "anomaly_scan",
+    "prediction_batch",
+    "attendance_import",
+    "photo_marking",
+    "face_enrolment",
+)
 SUCCEEDED: Final = "succeeded"
 FAILED: Final = "failed"
 RETENTION_DAYS = 365
@@ -152,6 +159,11 @@ class JobRepo:
                 return found, found[-1].job_id
             found.append(job)
         return found, None
+
+    def delete(self, job_ids: list[str]) -> int:
+        """Delete jobs (a student's erasure takes the jobs that name them); how many were asked."""
+        self.records.batch_delete((self._pk(job_id), "META") for job_id in job_ids)
+        return len(job_ids)
 
     def claim(self, job_id: str, *, now: datetime, lease: timedelta) -> Job | None:
         """Start an attempt: the job as running, or None when it is done or another attempt holds it."""

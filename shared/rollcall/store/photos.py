@@ -7,10 +7,15 @@ it was written. Keys::
 
     enrolment/<org>/<student>/<sha256>.<ext>   the photo a student's face was enrolled from
     marking/<org>/<session>/<sha256>.<ext>     a classroom photo marked for a session
+    annotated/<org>/<session>/<sha256>.jpg     an uploaded classroom photo with its faces boxed and
+                                               named (written always: the teacher reads it by a
+                                               presigned GET; it expires with the bucket's rule)
 
 The bucket is not versioned, so a deleted photo is gone rather than kept as an old version;
 erasing a student deletes their enrolment photos and the classroom photos they were recognised
-in (:meth:`PhotoStore.delete_student`), whether or not photos are still being kept.
+in (:meth:`PhotoStore.delete_student`), whether or not photos are still being kept, with the
+annotated copies of those photos (they show the student's name) and the student's pending
+enrolment uploads (``rollcall.store.photo_uploads``).
 
 A :class:`PhotoStore` with ``keep=False`` stores nothing (its ``put_*`` return None without a
 request) but still deletes. Writing the same photo twice writes the same key: retries and
@@ -25,6 +30,7 @@ from typing import Any
 from rollcall.platform.errors import StoreUnavailable
 from rollcall.store import clients
 from rollcall.store.client_errors import translated
+from rollcall.store.photo_uploads import FACE_PREFIX, owner_prefix
 from rollcall.store.table import check_id
 
 EXTENSIONS = {
@@ -33,7 +39,8 @@ EXTENSIONS = {
     "WEBP": ("webp", "image/webp"),
     "HEIF": ("heic", "image/heic"),
 }
-ENROLMENT, MARKING = "enrolment", "marking"
+ENROLMENT, MARKING, ANNOTATED = "enrolment", "marking", "annotated"
+ANNOTATED_URL_SECONDS = 3600
 
 
 class PhotoStore:
@@ -56,6 +63,26 @@ class PhotoStore:
         """Keep a classroom photo marked for ``session_id``; its key (None: not kept)."""
         return self._put(self._prefix(MARKING, session_id), photo_hash, data, fmt)
 
+    def annotated_key(self, session_id: str, photo_hash: str) -> str:
+        return f"{self._prefix(ANNOTATED, session_id)}{check_id(photo_hash, 'photo hash')}.jpg"
+
+    def put_annotated(self, session_id: str, photo_hash: str, jpeg: bytes) -> str:
+        """Write the annotated copy of a marked photo (whether or not photos are kept); its key."""
+        key = self.annotated_key(session_id, photo_hash)
+        with translated("write annotated photo"):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=jpeg, ContentType="image/jpeg")
+        return key
+
+    def annotated_url(self, session_id: str, photo_hash: str) -> tuple[str, int]:
+        """A presigned GET URL of a marked photo's annotated copy, and how long it is valid."""
+        with translated("presign annotated photo"):
+            url = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": self.annotated_key(session_id, photo_hash)},
+                ExpiresIn=ANNOTATED_URL_SECONDS,
+            )
+        return str(url), ANNOTATED_URL_SECONDS
+
     def _put(self, prefix: str, photo_hash: str, data: bytes, fmt: str) -> str | None:
         if not self.keep:
             return None
@@ -70,17 +97,23 @@ class PhotoStore:
         return self._delete([f"{self._prefix(ENROLMENT, student_id)}{check_id(photo_hash, 'photo hash')}."])
 
     def delete_student(self, student_id: str, marked_in: Iterable[tuple[str, str]]) -> int:
-        """Delete a student's enrolment photos and the classroom photos ``marked_in`` (session id,
-        photo hash) they were recognised in; how many objects were deleted."""
-        prefixes = [self._prefix(ENROLMENT, student_id)]
-        prefixes += [
-            f"{self._prefix(MARKING, session)}{check_id(h, 'photo hash')}." for session, h in marked_in
+        """Delete a student's enrolment photos, their pending enrolment uploads, and the classroom
+        photos ``marked_in`` (session id, photo hash) they were recognised in with their annotated
+        copies; how many objects were deleted."""
+        prefixes = [
+            self._prefix(ENROLMENT, student_id),
+            owner_prefix(self.org, student_id, prefix=FACE_PREFIX),
         ]
+        for session, h in marked_in:
+            prefixes += [
+                f"{self._prefix(kind, session)}{check_id(h, 'photo hash')}." for kind in (MARKING, ANNOTATED)
+            ]
         return self._delete(prefixes)
 
     def delete_session(self, session_id: str) -> int:
-        """Delete every classroom photo kept for ``session_id`` (the session was deleted); how many."""
-        return self._delete([self._prefix(MARKING, session_id)])
+        """Delete every classroom photo kept for ``session_id`` and their annotated copies (the session
+        was deleted); how many."""
+        return self._delete([self._prefix(MARKING, session_id), self._prefix(ANNOTATED, session_id)])
 
     def _delete(self, prefixes: list[str]) -> int:
         """Delete every object under the prefixes; how many."""

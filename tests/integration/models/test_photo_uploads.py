@@ -5,6 +5,7 @@ the photo as the base64 route does, and GET answers the marking. Asserts what is
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from urllib.parse import unquote_plus
 
 import httpx
 import pytest
+from PIL import Image, ImageOps
 
 from bench.faces_data import face_settings
 from rollcall.domain import Student
@@ -116,15 +118,22 @@ def test_an_uploaded_photo_is_marked_as_the_base64_route_marks_it(
     mark: Handler, aws: Aws, refs: dict[str, str], stores: Stores, enrolled: list[str], faces_dir: Path
 ) -> None:
     # Given Kit and Rose's photo, When it is uploaded for a session of their class
-    answer = upload(
-        mark, aws, refs, "up-kit-rose", (faces_dir / "groups/test_kit_with_rose.jpg").read_bytes()
-    )
+    original = (faces_dir / "groups/test_kit_with_rose.jpg").read_bytes()
+    answer = upload(mark, aws, refs, "up-kit-rose", original)
     # Then the marking is done: both present, Obama absent, timings reported
     assert answer["status"] == "done", answer
     marking = answer["marking"]
     assert (marking["present"], marking["absent"]) == (["kit_harington", "rose_leslie"], ["barack_obama"])
     assert (marking["uncertain"], marking["unknown_count"], marking["replayed"]) == ([], 0, False)
     assert len(marking["faces"]) == 2 and marking["timings"]["detect"] > 0
+    # And its annotated copy downloads from the answered URL: a JPEG of the photo's own size,
+    # written next to the original in the photo bucket
+    drawn = httpx.get(marking["annotated_url"], timeout=30)
+    assert drawn.status_code == 200 and marking["annotated_url_expires_in"] == 3600
+    with Image.open(io.BytesIO(drawn.content)) as copy, Image.open(io.BytesIO(original)) as photo:
+        assert (copy.format, copy.size) == ("JPEG", ImageOps.exif_transpose(photo).size)
+    key = f"annotated/{ORG}/up-kit-rose/{marking['photo_hash']}.jpg"
+    assert aws.client("s3").head_object(Bucket=refs["PhotoBucket"], Key=key)["ContentType"] == "image/jpeg"
     # And the attendance is stored
     stored = {
         r.student_id: r.status.value for r in AttendanceRepo(stores.records(ORG)).for_session("up-kit-rose")

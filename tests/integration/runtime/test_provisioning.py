@@ -104,6 +104,8 @@ def test_every_queue_has_its_attributes_and_redrives_to_its_dlq(
         "JobsDeadLetterQueue",
         "PhotoUploadsQueue",
         "PhotoUploadsDeadLetterQueue",
+        "FaceUploadsQueue",
+        "FaceUploadsDeadLetterQueue",
     }
     for logical_id, raw in queues.items():
         url = physical.refs[logical_id]

@@ -258,7 +258,7 @@ def test_sessions_are_listed_by_start_across_months_and_by_class(clients: dict[s
 
 
 def test_deleting_a_session_deletes_what_hangs_off_it_and_is_audited(clients: dict[str, Any]) -> None:
-    # Given two sessions of a class with records, a marking event and a kept photo
+    # Given two sessions of a class with records, a marking event and a kept photo with its annotated copy
     records = org("del-a", clients)
     students(records, ["ann", "ben"], ("math",))
     make_sessions(records, [("m-1", "math", T0), ("m-2", "math", T0 + timedelta(days=7))])
@@ -272,10 +272,12 @@ def test_deleting_a_session_deletes_what_hangs_off_it_and_is_audited(clients: di
     photos = PhotoStore(records.org, clients["bucket"], keep=True, client=clients["s3"])
     photos.put_marking("m-1", "a" * 64, b"jpeg bytes", "JPEG")
     photos.put_marking("m-2", "b" * 64, b"jpeg bytes", "JPEG")
+    photos.put_annotated("m-1", "a" * 64, b"annotated jpeg")
+    photos.put_annotated("m-2", "b" * 64, b"annotated jpeg")
     # When an admin deletes m-1
     counts = delete_session(records, admin(records), "m-1", photos, now=NOW)
     # Then it answers what went, and none of it is stored any more
-    assert counts == {"session": 1, "attendance_records": 2, "marking_events": 1, "photos": 1}
+    assert counts == {"session": 1, "attendance_records": 2, "marking_events": 1, "photos": 2}
     assert repo.get("m-1") is None
     assert list(records.query(records.key("SESSION", "m-1"))) == []
     assert [r.session_id for r in attendance.for_student("ann")] == ["m-2"]
@@ -283,6 +285,8 @@ def test_deleting_a_session_deletes_what_hangs_off_it_and_is_audited(clients: di
     assert MarkingRepo(records).get("m-1", "a" * 64) is None
     listed = clients["s3"].list_objects_v2(Bucket=clients["bucket"], Prefix=f"marking/{records.org}/")
     assert [o["Key"] for o in listed.get("Contents", [])] == [f"marking/{records.org}/m-2/{'b' * 64}.jpg"]
+    listed = clients["s3"].list_objects_v2(Bucket=clients["bucket"], Prefix=f"annotated/{records.org}/")
+    assert [o["Key"] for o in listed.get("Contents", [])] == [f"annotated/{records.org}/m-2/{'b' * 64}.jpg"]
     # And the other session is whole
     assert len(attendance.for_session("m-2")) == 2
     # And the audit log has who, when and what; the anomaly scan's window drops the session
