@@ -175,7 +175,7 @@ def body_for(route: Route, victim: Victim) -> dict[str, Any]:
             ).encode(),
             "headers": {"content-type": "text/csv"},
         },
-        "PATCH /v1/anomalies/{anomaly_id}": {"json": {"status": "dismissed", "note": "not mine"}},
+        "PATCH /v1/anomalies/{anomaly_id}": {"json": {"status": "resolved", "note": "not mine"}},
     }
     if str(route) in bodies:
         return bodies[str(route)]
