@@ -32,10 +32,14 @@ def jpeg(image: Image.Image, **options: Any) -> bytes:
     return out.getvalue()
 
 
-def png(image: Image.Image) -> bytes:
+def encoded(image: Image.Image, kind: str) -> bytes:
     out = io.BytesIO()
-    image.save(out, format="PNG")
+    image.save(out, format=kind)
     return out.getvalue()
+
+
+def png(image: Image.Image) -> bytes:
+    return encoded(image, "PNG")
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:
@@ -83,8 +87,8 @@ def bad_images(face_bytes: bytes) -> dict[str, str]:
         "1 × 1 JPEG": jpeg(Image.new("RGB", (1, 1), (200, 150, 120))),
         "1 × 1 PNG": png(Image.new("RGB", (1, 1))),
         "animated GIF of the face": animated_gif(face),
-        "BMP of the face": (lambda out: (face.save(out, format="BMP"), out.getvalue())[1])(io.BytesIO()),
-        "TIFF of the face": (lambda out: (face.save(out, format="TIFF"), out.getvalue())[1])(io.BytesIO()),
+        "BMP of the face": encoded(face, "BMP"),
+        "TIFF of the face": encoded(face, "TIFF"),
         "SVG": b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect/></svg>',
         "PDF": b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n",
         "a JPEG's magic then text": b"\xff\xd8\xff\xe0" + b"not really a jpeg" * 20,
