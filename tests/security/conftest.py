@@ -182,16 +182,14 @@ def body_for(route: Route, victim: Victim) -> dict[str, Any]:
     return {"json": {}} if route.method in ("POST", "PUT", "PATCH") else {}
 
 
-def _train(admin: httpx.Client) -> dict[str, Any]:
-    queued = admin.post("/v1/models/attendance/train")
-    assert queued.status_code == 202, queued.text
-    job_id = queued.json()["job_id"]
+def _finished(admin: httpx.Client, job_id: str) -> dict[str, Any]:
+    """The job as it ends (polled)."""
 
     def finished() -> dict[str, Any] | None:
         job = admin.get(f"/v1/jobs/{job_id}").json()
         return job if job["status"] in ("succeeded", "failed") else None
 
-    return dict(wait_for(finished, timeout=JOB_SECONDS, interval=1, what=f"job {job_id} done"))
+    return dict(wait_for(finished, timeout=JOB_SECONDS, interval=0.5, what=f"job {job_id} done"))
 
 
 @pytest.fixture(scope="package")
@@ -206,6 +204,9 @@ def victim(stack: LocalStack, faces_dir: Path) -> Victim:
     history = generate(VICTIM, students=16, weeks=6, seed=11)
     history = history.shifted(datetime.now(UTC) - timedelta(minutes=1) - history.now)
     store_history(OrgRecords(VICTIM, TABLE, client=aws(stack, "dynamodb")), history)
+    # A training job and a scan job, running while the faces are enrolled and marked
+    training, scan = admin.post("/v1/models/attendance/train"), admin.post("/v1/anomalies/scan")
+    assert training.status_code == scan.status_code == 202, (training.text, scan.text)
     # A student of CLASS with a real face, and a session of CLASS marked from a photo of them
     face = (faces_dir / "people/barack_obama/obama.jpg").read_bytes()
     created = admin.post("/v1/students", json={"student_id": "obama", "name": "Obama", "class_ids": [CLASS]})
@@ -221,20 +222,11 @@ def victim(stack: LocalStack, faces_dir: Path) -> Victim:
     assert marked.status_code == 200 and marked.json()["present"] == ["obama"], marked.text
     upload = admin.post("/v1/sessions/sec-1/photos", json={})
     assert upload.status_code in (200, 201, 202), upload.text
-    # A training job and its model version; a scan job and an anomaly
-    job = _train(admin)
+    # The training's model version; an anomaly the scan found
+    job = _finished(admin, training.json()["job_id"])
     assert job["status"] == "succeeded", job
-    versions = admin.get("/v1/models/attendance/versions").json()
-    version = versions["versions"][0]["version"]
-    scan = admin.post("/v1/anomalies/scan")
-    assert scan.status_code == 202, scan.text
-    scan_id = scan.json()["job_id"]
-    wait_for(
-        lambda: admin.get(f"/v1/jobs/{scan_id}").json()["status"] in ("succeeded", "failed"),
-        timeout=JOB_SECONDS,
-        interval=1,
-        what="the scan done",
-    )
+    version = admin.get("/v1/models/attendance/versions").json()["versions"][0]["version"]
+    assert _finished(admin, scan.json()["job_id"])["status"] == "succeeded"
     anomalies = admin.get("/v1/anomalies", params={"limit": "5"}).json()["items"]
     assert anomalies, "the injected anomalies were found"
     return Victim(

@@ -15,6 +15,7 @@ import base64
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -155,20 +156,21 @@ def test_a_forged_token_is_refused_on_every_route(
     token = forge(sign)
     headers = {} if token is None else {"authorization": f"Bearer {token}"}
 
-    # When every route is called with it
-    answers = {}
-    with httpx.Client(base_url=stack.api_url, timeout=120) as client:
-        for route in routes:
-            if route.public:
-                continue
-            kwargs = body_for(route, victim)
-            response = client.request(
-                route.method,
-                victim.url(route),
-                headers=headers | kwargs.get("headers", {}),
-                **{k: v for k, v in kwargs.items() if k != "headers"},
-            )
-            answers[str(route)] = (response.status_code, response.json())
+    # When every route is called with it (four at a time)
+    def call(route: Route) -> tuple[int, dict[str, Any]]:
+        kwargs = body_for(route, victim)
+        response = httpx.request(
+            route.method,
+            stack.api_url + victim.url(route),
+            headers=headers | kwargs.get("headers", {}),
+            timeout=120,
+            **{k: v for k, v in kwargs.items() if k != "headers"},
+        )
+        return response.status_code, response.json()
+
+    called = [route for route in routes if not route.public]
+    with ThreadPoolExecutor(4) as pool:
+        answers = dict(zip(map(str, called), pool.map(call, called), strict=True))
 
     # Then each is refused: by the authorizer, or by the function with its code
     for route_name, (status, body) in answers.items():

@@ -21,7 +21,7 @@ from tests.e2e.conftest import LocalStack
 from tests.security.conftest import b64, table_items
 
 THREADS = 12
-ROUNDS = 4
+ROUNDS = 3
 
 
 def org_items(stack: LocalStack, org: str) -> list[dict[str, Any]]:
