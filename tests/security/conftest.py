@@ -6,7 +6,7 @@ enrolled face, a session marked from a photo, an uploaded photo, an anomaly, a f
 job and its model version); the attacks are aimed at its ids. The routes come from the API's own
 OpenAPI document, so a route added later is attacked without editing this suite.
 
-Every test here is marked ``e2e`` (the stack over HTTP) and ``security``.
+Every test here is marked ``security``, and ``e2e`` (the stack over HTTP) or ``integration`` (moto).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ JOB_SECONDS = 180
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if HERE in Path(str(item.fspath)).resolve().parents:
-            item.add_marker(pytest.mark.e2e)
+            uses_stack = "stack" in getattr(item, "fixturenames", ())
+            item.add_marker(pytest.mark.e2e if uses_stack else pytest.mark.integration)
             item.add_marker(pytest.mark.security)
 
 

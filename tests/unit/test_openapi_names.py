@@ -28,9 +28,12 @@ SETTINGS = FunctionSettings(
 
 
 def every_router() -> list[APIRouter]:
-    """Every APIRouter of every module of rollcall.api (a new router is found without a list)."""
+    """Every APIRouter of every module of rollcall.api (a new router is found without a list),
+    but the platform's own (health, me, organisation), which ``create_app`` mounts itself."""
     routers: dict[int, APIRouter] = {}
     for module in pkgutil.iter_modules(rollcall.api.__path__):
+        if module.name == "app":
+            continue
         loaded = importlib.import_module(f"rollcall.api.{module.name}")
         for value in vars(loaded).values():
             if isinstance(value, APIRouter) and value.routes:
