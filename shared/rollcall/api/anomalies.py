@@ -107,7 +107,7 @@ class CountsOut(BaseModel):
     by_type: dict[str, dict[str, int]] = Field(description="type → severity → count")
 
 
-class JobQueued(BaseModel):
+class ScanQueued(BaseModel):
     job_id: str
     kind: str
     status: str = Field(description="queued: follow it at GET /v1/jobs/{job_id}")
@@ -118,10 +118,10 @@ class JobQueued(BaseModel):
     status_code=202,
     summary="Queue a scan of the caller's organisation; its summary is the job's result (teacher, admin)",
 )
-def post_scan(request: Request, who: Staff) -> JobQueued:
+def post_scan(request: Request, who: Staff) -> ScanQueued:
     settings = settings_of(request, AnomalyScanSettings)
     job = request_scan(records_of(request, who), who, settings, now())
-    return JobQueued(job_id=job.job_id, kind=job.kind, status=job.status)
+    return ScanQueued(job_id=job.job_id, kind=job.kind, status=job.status)
 
 
 @router.get("", summary="The organisation's anomalies, newest first, filtered (teacher, admin)")
