@@ -399,7 +399,7 @@ def test_search_names_the_nearest_students_and_is_audited(
         "Barack Obama",
         "present",
     )
-    assert first["similarity"] >= 72 and all(m["similarity"] < 50 for m in others) and len(others) == 2
+    assert first["similarity"] >= 0.72 and all(m["similarity"] < 0.5 for m in others) and len(others) == 2
     assert body["face_count"] == 1 and body["searched_face"]["quality_issues"] == []
     # Within a class without Obama, he is not found; students may not search; no face is NO_FACE
     other_class = teacher.post(

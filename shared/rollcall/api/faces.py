@@ -160,7 +160,11 @@ class Candidate(BaseModel):
     student_id: str
     name: str
     distance: float = Field(description="to the student's closest enrolled face")
-    similarity: float = Field(description="0-100: 80 at the confident threshold, 50 at the uncertain one")
+    similarity: float = Field(
+        ge=0,
+        le=1,
+        description="0-1, higher is more alike: 0.8 at the confident threshold, 0.5 at the uncertain one",
+    )
     status: str = Field(description="what marking would make of this distance: present | uncertain | unknown")
 
 

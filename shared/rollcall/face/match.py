@@ -23,8 +23,9 @@ Status of a face: its student's distance ≤ confident threshold → present; �
 unknown face says why (:class:`Unmatched`): nobody is enrolled, nobody is within the uncertain
 threshold, or every student within it was assigned to another face.
 
-:func:`similarity` turns distances into a 0-100 score for people who think in Rekognition's
-terms: 80 at the confident threshold, 50 at the uncertain one (a logistic curve through both).
+:func:`similarity` turns distances into a score on 0-1 like every other score of the API (higher
+is more alike): 0.8 at the confident threshold, 0.5 at the uncertain one (a logistic curve through
+both).
 """
 
 from __future__ import annotations
@@ -139,14 +140,14 @@ def match_faces(probes: ArrayLike, gallery: Gallery, confident: float, uncertain
 
 
 def similarity(distances: ArrayLike, confident: float, uncertain: float) -> NDArray[np.float64]:
-    """0-100 for each distance: 80 at ``confident``, 50 at ``uncertain``, towards 100 at 0.
+    """0-1 for each distance: 0.8 at ``confident``, 0.5 at ``uncertain``, towards 1 at 0.
 
     With the defaults (0.5, 0.6), one person's photos (at most 0.53 apart on the shared set)
-    score 72 or more and two people (0.66 or more apart) 31 or less.
+    score 0.72 or more and two people (0.66 or more apart) 0.31 or less.
     """
     steepness = np.log(4) / max(uncertain - confident, 0.01)  # 1 / (1 + e^-k(u-c)) = 0.8
     d = np.asarray(distances, dtype=np.float64)
-    return 100 / (1 + np.exp(steepness * (d - uncertain)))
+    return 1 / (1 + np.exp(steepness * (d - uncertain)))
 
 
 def _assign(

@@ -95,7 +95,7 @@ class Candidate:
 
     student_id: str
     distance: float
-    similarity: float  # 0-100 (rollcall.face.match.similarity)
+    similarity: float  # 0-1 (rollcall.face.match.similarity)
     status: FaceStatus  # what marking would make of this distance alone
 
 

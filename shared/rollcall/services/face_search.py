@@ -2,7 +2,7 @@
 
 Rekognition's SearchFacesByImage for a school: a teacher with a photo of an unnamed pupil (a
 lost property photo, a face marked unknown or uncertain) gets the nearest students of the
-organisation, or of one class, with distances and 0-100 similarity scores. Searching faces is a
+organisation, or of one class, with distances and 0-1 similarity scores. Searching faces is a
 sensitive act, so every search is written to the audit log (who, when, where, how many
 candidates; never the photo), and nothing about the photo is kept.
 """

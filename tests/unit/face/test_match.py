@@ -149,14 +149,14 @@ def test_no_faces_or_nobody_enrolled() -> None:
     assert only.reason is Unmatched.NO_ENROLLED_STUDENTS
 
 
-def test_similarity_is_80_at_the_confident_threshold_50_at_the_uncertain_and_falls_with_distance() -> None:
+def test_similarity_is_0_8_at_the_confident_threshold_0_5_at_the_uncertain_and_falls_with_distance() -> None:
     distances = np.linspace(0, 2, 201)
     scores = similarity(distances, CONFIDENT, UNCERTAIN)
-    assert similarity([CONFIDENT, UNCERTAIN], CONFIDENT, UNCERTAIN) == pytest.approx([80, 50])
+    assert similarity([CONFIDENT, UNCERTAIN], CONFIDENT, UNCERTAIN) == pytest.approx([0.8, 0.5])
     assert np.all(np.diff(scores) < 0)
-    assert 99 < scores[0] <= 100 and 0 <= scores[-1] < 0.01
+    assert 0.99 < scores[0] <= 1 and 0 <= scores[-1] < 0.0001
     # other thresholds move the curve with them; equal thresholds do not divide by zero
-    assert similarity([0.4, 0.7], 0.4, 0.7) == pytest.approx([80, 50])
+    assert similarity([0.4, 0.7], 0.4, 0.7) == pytest.approx([0.8, 0.5])
     assert np.isfinite(similarity(distances, 0.5, 0.5)).all()
 
 

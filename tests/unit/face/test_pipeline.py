@@ -355,8 +355,8 @@ def test_search_finds_the_person_among_the_class(
     # Then Obama first, confidently, then two others far below; nearest first
     first, *others = result.candidates
     assert (first.student_id, first.status, result.face_count) == ("barack_obama", FaceStatus.PRESENT, 1)
-    assert first.similarity >= 72
-    assert len(others) == 2 and all(c.similarity <= 31 and c.status is FaceStatus.UNKNOWN for c in others)
+    assert first.similarity >= 0.72
+    assert len(others) == 2 and all(c.similarity <= 0.31 and c.status is FaceStatus.UNKNOWN for c in others)
     assert [c.distance for c in result.candidates] == sorted(c.distance for c in result.candidates)
     assert set(result.timings) >= {"decode", "detect", "encode", "match"}
 
