@@ -14,7 +14,9 @@ the session was booked or announced: at most a day after its start, as a same-da
 session dated at midnight is), ``reminder_sent`` (``true``/``false``, ``yes``/``no``, ``1``/``0``) and
 up to 20 student attributes ``attr_<name>`` (a number, or a category of at most 64 characters).
 
-Times are ISO-8601 (``Z`` or an offset; without one, UTC). ``status`` is ``present``, ``absent`` or ``late``.
+Times are ISO-8601 (``Z`` or an offset; without one, UTC). ``status`` is ``present``, ``absent``, ``late``
+or ``excused`` (an absence with an accepted reason: kept in the register, left out of training
+and of the scans' absences, as a teacher's correction to ``excused`` is).
 
 Every bad row is reported with its line number in the file (the header is line 1) and the reason,
 and then nothing is returned: :func:`parse` either gives every record or raises ``InvalidCsv``
@@ -67,7 +69,7 @@ CLASS_COLUMNS = ("class_id", "class_name")  # at least one
 OPTIONAL = ("arrived_at", *CLASS_COLUMNS, "scheduled_at", "reminder_sent")
 LATEST_BOOKING = timedelta(days=1)  # after the start
 BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-STATUSES = {"present": Status.PRESENT, "absent": Status.ABSENT, "late": Status.LATE}
+STATUSES = {s.value: s for s in (Status.PRESENT, Status.ABSENT, Status.LATE, Status.EXCUSED)}
 EARLIEST_ARRIVAL = timedelta(hours=2)  # before the start
 
 
@@ -257,11 +259,11 @@ def _attendance(cell: dict[str, str]) -> AttendanceRecord:
         raise _RowError("ends_at must be after starts_at")
     status = STATUSES.get(cell["status"].lower())
     if status is None:
-        raise _RowError(f"status must be present, absent or late (got {cell['status'][:20]!r})")
+        raise _RowError(f"status must be present, absent, late or excused (got {cell['status'][:20]!r})")
     arrived = _time(cell, "arrived_at") if cell.get("arrived_at") else None
     if arrived is not None:
-        if status is Status.ABSENT:
-            raise _RowError("arrived_at is given for an absence")
+        if status in (Status.ABSENT, Status.EXCUSED):
+            raise _RowError(f"arrived_at is given for an absence ({status.value})")
         if not starts - EARLIEST_ARRIVAL <= arrived <= ends:
             raise _RowError("arrived_at must lie between 2 hours before starts_at and ends_at")
     scheduled = _time(cell, "scheduled_at") if cell.get("scheduled_at") else None

@@ -61,7 +61,7 @@ def test_bad_rows_are_reported_with_their_lines_and_nothing_is_returned() -> Non
     detail = caught.value.detail
     reasons = {e["line"]: e["reason"] for e in detail["errors"]}
     assert sorted(reasons) == [3, 4, 6, 7, 8, 9, 10, 11, 12]
-    assert "status must be present, absent or late" in reasons[3]
+    assert "status must be present, absent, late or excused" in reasons[3]
     assert "starts_at is not an ISO-8601 time" in reasons[4]
     assert "(line 2)" in reasons[6]
     assert "another class or times at line 2" in reasons[7]
@@ -163,6 +163,15 @@ def test_the_content_hash_ignores_order_and_notation_but_not_content() -> None:
     # but one changed status changes it
     changed = [GOOD[0], GOOD[1], GOOD[2].replace("absent", "present"), GOOD[3]]
     assert importer.parse(_csv(*changed)).content_hash != base
+
+
+def test_excused_is_a_status_without_an_arrival() -> None:
+    row = "s1,c1,c1-0504,2026-05-04T09:00:00Z,2026-05-04T09:50:00Z,Excused,"
+    (record,) = importer.parse(_csv(row)).records
+    assert (record.status, record.arrived_at) == (Status.EXCUSED, None)
+    with pytest.raises(errors.InvalidCsv) as caught:
+        importer.parse(_csv(row.removesuffix(",") + ",2026-05-04T09:05:00Z"))
+    assert "arrived_at is given for an absence (excused)" in caught.value.detail["errors"][0]["reason"]
 
 
 def test_arrivals_up_to_two_hours_early_are_accepted() -> None:
