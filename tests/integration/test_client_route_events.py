@@ -46,10 +46,11 @@ def test_every_route_of_the_functions_routers_is_an_event_of_it(function: str, r
     } & routes <= events_of(function)
 
 
-def test_deleting_a_session_may_list_and_delete_its_kept_photos() -> None:
+def test_deleting_a_session_may_list_and_delete_its_kept_photos_and_annotated_copies() -> None:
     policies = built_template()["Resources"]["MarkAttendanceFunction"]["Properties"]["Policies"]
     statements = [s for p in policies if isinstance(p, dict) for s in p.get("Statement", [])]
     by_sid = {s["Sid"]: s for s in statements if "Sid" in s}
     assert by_sid["ListKeptMarkingPhotos"]["Action"] == "s3:ListBucket"
-    assert by_sid["ListKeptMarkingPhotos"]["Condition"]["StringLike"]["s3:prefix"] == ["marking/*"]
+    prefixes = by_sid["ListKeptMarkingPhotos"]["Condition"]["StringLike"]["s3:prefix"]
+    assert prefixes == ["marking/*", "annotated/*"]
     assert by_sid["DeleteKeptMarkingPhotos"]["Action"] == "s3:DeleteObject"

@@ -73,11 +73,14 @@ def table_items(stack: LocalStack, table: str = TABLE) -> list[dict[str, Any]]:
 
 def snapshot(stack: LocalStack, org: str | None = None) -> dict[str, Any]:
     """Everything stored: every table's items and every bucket's objects (key and ETag), as sorted
-    JSON lines; with ``org``, only what belongs to that organisation (keys naming it)."""
+    JSON lines; with ``org``, only what belongs to that organisation (keys naming it). Rate-limit
+    buckets (``#RATE#`` keys) are left out: every authenticated request moves them, and they hold
+    no data of the organisation."""
     dynamodb, s3 = aws(stack, "dynamodb"), aws(stack, "s3")
     stored: dict[str, Any] = {}
     for table in dynamodb.list_tables()["TableNames"]:
         rows = [json.dumps(item, sort_keys=True, default=sha_of) for item in table_items(stack, table)]
+        rows = [r for r in rows if "#RATE#" not in r]
         stored[table] = sorted(r for r in rows if org is None or f"#{org}#" in r or f'"{org}"' in r)
     for bucket in (b["Name"] for b in s3.list_buckets()["Buckets"]):
         pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)

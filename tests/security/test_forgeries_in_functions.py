@@ -192,5 +192,6 @@ def test_a_forged_token_is_refused_by_every_function_route_with_a_code(
         if response.status_code != status or not coded:
             wrong.append((str(route), response.status_code, body))
     assert wrong == [], (name, wrong)
-    # and nothing was stored
-    assert dynamodb.scan(TableName=TABLE, Select="COUNT")["Count"] == 0
+    # and nothing was stored (but the rate-limit buckets of the genuine token's test, if it ran)
+    items = dynamodb.scan(TableName=TABLE)["Items"]
+    assert [i for i in items if "#RATE#" not in i["pk"]["S"]] == []
