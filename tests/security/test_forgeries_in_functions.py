@@ -31,6 +31,7 @@ from pydantic import SecretStr
 from rollcall.api.app import create_app
 from rollcall.platform.auth import TokenVerifier
 from rollcall.platform.settings import FunctionSettings
+from testkit.tables import create_key_table
 from tests.security.conftest import Route, Victim, body_for
 from tests.unit.test_auth import OfflineJWKClient
 from tests.unit.test_openapi_names import every_router
@@ -125,18 +126,7 @@ def functions() -> Iterator[tuple[TestClient, list[Route], Any]]:
     """The app of every router, verifying from a JWKS; its routes; moto's DynamoDB."""
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
-        dynamodb.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_key_table(dynamodb, TABLE)
         settings = FunctionSettings(
             stage="test",
             records_table=TABLE,

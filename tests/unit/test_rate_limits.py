@@ -21,6 +21,7 @@ from rollcall.platform.auth import issue_token
 from rollcall.platform.settings import FunctionSettings
 from rollcall.services import rate_limits
 from rollcall.store.rate_limits import MICROS, RateLimitTable
+from testkit.tables import create_key_table
 
 SECRET = "a-local-test-secret-of-at-least-32-characters"
 ISS, AUD = "rollcall-test", "rollcall-api"
@@ -48,18 +49,7 @@ def bearer(org: str, sub: str, role: str = "teacher") -> dict[str, str]:
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_key_table(client, TABLE)
         RateLimitTable._seen.clear()
         yield client
 

@@ -19,6 +19,7 @@ from rollcall.store.rate_limits import (
     step,
     user_key,
 )
+from testkit.tables import create_key_table
 
 TABLE = "records"
 T0 = 1_800_000_000 * MICROS  # a fixed "now", epoch microseconds
@@ -91,18 +92,7 @@ def test_keys_stay_inside_the_organisation_and_hide_the_user() -> None:
 def dynamodb() -> Iterator[Any]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_key_table(client, TABLE)
         yield client
 
 
