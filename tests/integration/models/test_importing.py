@@ -84,7 +84,8 @@ def test_a_bad_file_writes_nothing(stores: Stores) -> None:
     )
     with pytest.raises(InvalidCsv) as refused:
         import_csv(stores.records("imp-b"), who("imp-b"), bad, now=NOW)
-    assert refused.value.detail["errors"] == [{"line": 3, "reason": "arrived_at is given for an absence"}]
+    reason = "arrived_at is given for an absence (absent)"
+    assert refused.value.detail["errors"] == [{"line": 3, "reason": reason}]
     assert table_size(stores) == before
 
 
