@@ -61,8 +61,6 @@ def run(report: Report) -> None:
 
     counts = trained["result"]["counts"]
     auc = trained["result"]["activation"]["roc_auc"]
-    counts = trained["result"]["counts"]
-    auc = trained["result"]["activation"]["roc_auc"]
     section.rows += [
         Row(
             f"import of {rows:,} rows ({len(data) / 2**20:.1f} MiB) by upload, as a job (POST to success)",
