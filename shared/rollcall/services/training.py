@@ -26,10 +26,12 @@ redelivery of a job that is done, or that another attempt holds, trains nothing.
 6. activate it if it won, conditionally on the active version being the one it was compared with;
 7. archive all but the newest five versions and the active one (their files are kept).
 
-Each step is logged and noted on the job (``progress``). A job that fails is not retried by
-the queue (its message is consumed): the failure and its reason are on the job; ask again. A
-message that can never succeed (not JSON, not a job message, an organisation with no data) is
-consumed at once too, failing the job it names when there is one.
+Each step is logged and noted on the job (``progress``), and the read of step 1 is counted on it
+in week slices as they are read (``counts``: a total known before the read, for a rate and a time
+left; each count renews the lease). A job that fails is not retried by the queue (its message is
+consumed): the failure and its reason are on the job; ask again. A message that can never succeed
+(not JSON, not a job message, an organisation with no data) is consumed at once too, failing the
+job it names when there is one.
 
 **Weekly** (``WeeklyRetrain``): one ``if_needed`` job per organisation in the directory, so the
 decision and its reason are in each organisation's job list. **Daily** (``DailyRetention``):
@@ -40,6 +42,7 @@ organisation (DynamoDB's TTL deletes it too, within days; this makes it prompt a
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -60,7 +63,7 @@ from rollcall.platform.settings import TrainSettings
 from rollcall.services.alerts import Alert, send_alert
 from rollcall.services.registry import VersionPublisher
 from rollcall.store.artifacts import ArtifactStore
-from rollcall.store.attendance import AttendanceRepo
+from rollcall.store.attendance import AttendanceRepo, week_slices
 from rollcall.store.job_log import FAILED, SUCCEEDED, Job, JobRepo
 from rollcall.store.model_versions import ATTENDANCE, ModelRegistry
 from rollcall.store.model_versions import check_model_type as checked_type
@@ -74,6 +77,7 @@ if TYPE_CHECKING:
 
 ALWAYS, IF_NEEDED = "always", "if_needed"
 RETENTION_SCAN_MONTHS = 12  # months before the cutoff the daily job looks in (older: TTL did it)
+SLICES = "week slices"  # what a training job's progress counts (the window's reads)
 
 
 def new_job_id() -> str:
@@ -154,7 +158,6 @@ class Trainer:
     lease: timedelta
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     min_useful_auc: float = rules.MIN_USEFUL_AUC
-    on_read: Callable[[int], None] | None = None  # told of the records read, slice by slice (progress)
 
     @classmethod
     def of(cls, settings: TrainSettings, org: str) -> Trainer:
@@ -262,6 +265,27 @@ class Trainer:
         logger.info(f"training: {step}", extra={"job_id": job.job_id})
         jobs.progress(job, step)
 
+    def _read_window(self, jobs: JobRepo, job: Job, end: datetime) -> list[AttendanceRecord]:
+        """The window's records: its week slices on a few threads, projected to what a record holds.
+
+        Each slice read is reported on the job (``counts`` ``{done, total, unit: "week slices"}``,
+        each report renewing the lease), so GET /v1/jobs/{id} shows how far the read is. Slices,
+        not records: their number is known before the read begins, which a rate and a time left
+        need; the records' count is known only at its end (the result's ``counts``)."""
+        since = end - self.window
+        total = len(week_slices(since, end))
+        lock = threading.Lock()  # the slices are read on several threads; reports go out in order
+        done = 0
+
+        def report(_items: int) -> None:
+            nonlocal done
+            with lock:
+                done += 1
+                jobs.advance(job, done=done, total=total, unit=SLICES, now=self.clock(), lease=self.lease)
+
+        jobs.advance(job, done=0, total=total, unit=SLICES, now=self.clock(), lease=self.lease)
+        return AttendanceRepo(self.records).window(since, end, on_query=report)
+
     def _train(self, jobs: JobRepo, job: Job, until: str | None = None) -> dict[str, Any]:
         from rollcall.ml.features import usable
         from rollcall.ml.train import build_dataset, train
@@ -269,10 +293,7 @@ class Trainer:
         now, model_type = self.clock(), job.model_type
         self._step(jobs, job, "reading attendance")
         end = self.window_end(now, parse_time(until) if until else None)
-        # the window's week slices on a few threads, projected to what a record holds
-        records = (
-            AttendanceRepo(self.records).window(end - self.window, end, on_query=self.on_read) if end else []
-        )
+        records = self._read_window(jobs, job, end) if end else []
         rows = usable(records)
         stats = {"usable_records": len(rows), "attended": sum(r.attended for r in rows), "as_of": iso(now)}
         if end is not None:

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from rollcall.domain import parse_time
 from rollcall.ml import artifact
 from rollcall.platform.auth import Principal, Role
 from rollcall.platform.errors import InsufficientData
 from rollcall.services.training import IF_NEEDED, JobMessage, remove_expired_predictions, weekly_retrain
+from rollcall.store.attendance import week_slices
 from rollcall.store.audit import AuditLog
 from rollcall.store.job_log import JobRepo
 from rollcall.store.model_versions import report_drift
@@ -44,6 +46,11 @@ def test_a_job_trains_registers_and_activates_the_first_version(
     done = first["done"]
     assert (done.status, done.attempts, done.job_id) == ("succeeded", 1, first["job"].job_id)
     assert (done.result["version"], done.result["activated"]) == ("v0001", True)
+
+    # The window's read was counted on the job, slice by slice, to its end
+    window = done.result["window"]
+    slices = len(week_slices(parse_time(window["from"]), parse_time(window["until"])))
+    assert done.counts == {"done": slices, "total": slices, "unit": "week slices"} and slices > 50
 
     # The artifact in S3 is what the registry says, and carries the drift reference
     registry = stores.registry("train-a")
