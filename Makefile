@@ -28,6 +28,7 @@ ROLE ?= teacher
 ORG ?= demo
 SUB ?= alice
 FILE ?=
+UNTIL ?=
 PHOTOS ?= ../shared/data/faces
 STUDENTS ?= 300
 WEEKS ?= 16
@@ -36,7 +37,7 @@ PYTEST_ARGS ?=
 # Coverage of shared/ and local/ with the floor of pyproject.toml; `COVERAGE=` runs a part without it.
 COVERAGE ?= --cov --cov-report=term-missing:skip-covered
 
-.PHONY: help install build validate run serve demo test unit lint fmt bench invoke fire token reset deploy import seed clean metrics
+.PHONY: help install build validate run serve demo test unit lint fmt bench invoke fire token reset deploy import seed train clean metrics
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -117,6 +118,9 @@ import: $(BUILT)  ## import attendance from a CSV: make import FILE=attendance.c
 
 seed: $(BUILT)  ## synthetic history: make seed ORG=demo STUDENTS=300 WEEKS=16 SEED=7
 	$(PY) -m rollcall_local seed --org "$(ORG)" --students "$(STUDENTS)" --weeks "$(WEEKS)" --seed "$(SEED)"
+
+train: $(BUILT)  ## a training job now, through the built train function: make train ORG=demo [UNTIL=2026-03-02]
+	$(PY) -m rollcall_local train --org "$(ORG)" $(if $(UNTIL),--until "$(UNTIL)")
 
 deploy: $(STAMP)  ## sam deploy to AWS: make deploy JWKS_URL=... JWT_ISSUER=... JWT_AUDIENCE=...
 	@test -n "$(JWKS_URL)" -a -n "$(JWT_ISSUER)" || { echo "set JWKS_URL and JWT_ISSUER (and JWT_AUDIENCE) of your token issuer"; exit 2; }

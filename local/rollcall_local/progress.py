@@ -1,4 +1,4 @@
-"""Progress on the terminal for long local work (seed, import, save, restore): done/total, rate and ETA.
+"""Progress on the terminal for long local work (seed, import, train, save, restore): done/total, rate, ETA.
 
 One line, rewritten in place at most every ``interval`` seconds (from ``delay`` seconds on: work
 that ends sooner shows nothing), on the given stream (stderr by
@@ -24,6 +24,11 @@ def _is_tty(stream: TextIO) -> bool:
         return False
 
 
+def on_terminal(stream: TextIO) -> bool:
+    """Whether progress is shown on ``stream``: it and stdout are both terminals."""
+    return _is_tty(sys.stdout) and _is_tty(stream)
+
+
 class Progress:
     def __init__(
         self,
@@ -39,10 +44,10 @@ class Progress:
     ) -> None:
         self.what, self.total, self.unit = what, max(0, total), unit
         self.stream = stream if stream is not None else sys.stderr
-        self.enabled = enabled if enabled is not None else _is_tty(sys.stdout) and _is_tty(self.stream)
+        self.enabled = enabled if enabled is not None else on_terminal(self.stream)
         self.interval, self.clock, self.delay = interval, clock, delay
         self.shown = False  # whether a line was written (``delay``: none for quick work)
-        self.done = 0
+        self.done = self.start = 0  # start: done before this line began (see from_done)
         self.started = clock()
         self._shown = float("-inf")
         self._lock = threading.Lock()
@@ -55,6 +60,12 @@ class Progress:
                 self._shown, self.shown = now, True
                 self._write("\r" + self.line(now) + "\033[K")
 
+    def from_done(self, done: int) -> Progress:
+        """The line of work followed from its middle (a job's counts), ``done`` already: the rate
+        counts only what is done after."""
+        self.done = self.start = max(0, done)
+        return self
+
     @property
     def callback(self) -> Callable[[int], None]:
         return self.add
@@ -62,7 +73,7 @@ class Progress:
     def line(self, now: float | None = None) -> str:
         """``what: done/total unit (pct) rate/s, ETA m:ss`` as of ``now``."""
         elapsed = max(1e-9, (now if now is not None else self.clock()) - self.started)
-        rate = self.done / elapsed
+        rate = (self.done - self.start) / elapsed
         parts = [f"{self.what}: {self.done:,}/{self.total:,} {self.unit}"]
         if self.total:
             parts.append(f"({100 * min(self.done, self.total) / self.total:.0f} %)")

@@ -16,5 +16,6 @@ COMMANDS = {
     "demo": "rollcall_local.commands.demo",
     "seed": "rollcall_local.commands.seed",
     "import": "rollcall_local.commands.import_",
+    "train": "rollcall_local.commands.train",
     "metrics": "rollcall_local.commands.metrics",
 }
