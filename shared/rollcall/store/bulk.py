@@ -13,8 +13,9 @@
 - :func:`parallel_queries`: many Query calls (each paged to its end) on a few threads, each with
   an optional projection; the items of each query in its own order, queries in the given order.
 
-These take and return the wire format (``{"S": ...}`` attribute values): :class:`OrgRecords`
-checks keys and converts (``batch_put``, ``batch_delete``, ``batch_get``, ``query_many``).
+These take and return the wire format (``{"S": ...}`` attribute values; the items read come as
+DynamoDB's JSON sent them, :mod:`rollcall.store.wire`): :class:`OrgRecords` checks keys and
+converts (``batch_put``, ``batch_delete``, ``batch_get``, ``query_many``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from rollcall.platform.errors import TooManyRequests
 from rollcall.store.client_errors import translated
+from rollcall.store.wire import raw_items
 
 WRITE_CHUNK = 25  # BatchWriteItem's limit
 GET_CHUNK = 100  # BatchGetItem's limit
@@ -122,7 +124,7 @@ def batch_get(
         found: list[dict[str, Any]] = []
         pending: dict[str, Any] = {table: {**spec, "Keys": list(chunk)}}
         for attempt in range(attempts):
-            with translated("batch read"):
+            with translated("batch read"), raw_items(client):
                 response = client.batch_get_item(RequestItems=pending)
             found.extend(response.get("Responses", {}).get(table, []))
             pending = {t: r for t, r in (response.get("UnprocessedKeys") or {}).items() if r.get("Keys")}
@@ -144,7 +146,7 @@ def query_all(client: Any, request: dict[str, Any]) -> list[dict[str, Any]]:
     kwargs = dict(request)
     items: list[dict[str, Any]] = []
     while True:
-        with translated("query records"):
+        with translated("query records"), raw_items(client):
             response = client.query(**kwargs)
         items.extend(response.get("Items", []))
         last = response.get("LastEvaluatedKey")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from base64 import b64decode
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -25,6 +26,7 @@ from rollcall.platform.auth.principal import ID_PATTERN
 from rollcall.platform.errors import InvalidInput, WrongOrganisation
 from rollcall.store import bulk, clients
 from rollcall.store.client_errors import CONDITION_FAILED, error_code, translate, translated
+from rollcall.store.wire import raw_items
 
 KEY_ATTRIBUTES = ("pk", "gsi1pk", "gsi2pk")
 INDEXES = {"gsi1": ("gsi1pk", "gsi1sk"), "gsi2": ("gsi2pk", "gsi2sk"), "gsi3": ("gsi3pk", "gsi3sk")}
@@ -80,8 +82,8 @@ def from_attr(attr: Mapping[str, Any]) -> Any:
         return value
     if kind == "NULL":
         return None
-    if kind == "B":
-        return bytes(value)
+    if kind == "B":  # bytes from botocore's parse, base64 text read raw (rollcall.store.wire)
+        return b64decode(value) if isinstance(value, str) else bytes(value)
     if kind == "M":
         return {k: from_attr(v) for k, v in value.items()}
     if kind == "L":
@@ -91,7 +93,7 @@ def from_attr(attr: Mapping[str, Any]) -> Any:
     if kind == "NS":
         return {_number(v) for v in value}
     if kind == "BS":
-        return {bytes(v) for v in value}
+        return {b64decode(v) if isinstance(v, str) else bytes(v) for v in value}
     raise TypeError(f"unknown attribute type {kind}")
 
 
@@ -386,7 +388,8 @@ class OrgRecords:
         while True:
             if limit is not None:
                 kwargs["Limit"] = max(1, min(1000, limit - returned))
-            response = self._call("query", "query records", **kwargs)
+            with raw_items(self.client):
+                response = self._call("query", "query records", **kwargs)
             for item in response.get("Items", []):
                 yield from_item(item)
                 returned += 1
