@@ -22,6 +22,7 @@ MODULES: list[str] = [
     "bench.layers",
     "bench.bulk",
     "bench.emulator",
+    "bench.lifecycle",
     "bench.rate_limits",
 ]
 
