@@ -298,15 +298,16 @@ def _serve(port: int, history: SyntheticHistory, ready: Queue[Any]) -> None:
     """The emulator with the template's resources and ``history`` stored: attendance by
     BatchWriteItem (4 writers), the rest through the real repositories."""
     from bench.emulator import batch_write
+    from bench.local_stack import disk_emulator
     from rollcall.store.attendance import record_to_item
     from rollcall.store.table import OrgRecords, to_item
     from rollcall_local.config import LocalConfig
-    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
+    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws
     from rollcall_local.provision import provision
     from rollcall_local.session import load_template
     from testkit.seeding import store_history
 
-    emulator = Emulator(port)
+    emulator = disk_emulator(port)
     emulator.start()
     aws = Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
     local = LocalConfig.from_env({**os.environ, "ROLLCALL_LOCAL_DIR": f"/tmp/rollcall-bench-{port}"})

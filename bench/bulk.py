@@ -156,9 +156,9 @@ class _emulator:
 
 
 def _serve(port: int, ready: Queue[Any]) -> None:
-    from rollcall_local.emulator import Emulator
+    from bench.local_stack import disk_emulator
 
-    Emulator(port).start()
+    disk_emulator(port).start()
     ready.put(port)
     while True:
         time.sleep(60)

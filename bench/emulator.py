@@ -1,6 +1,6 @@
 """The local stack's DynamoDB: a school's attendance window read by GSI query pages.
 
-Ours: the emulator as ``make run`` starts it (its front, then dynalite on LevelDB... here in memory),
+Ours: the emulator as ``make run`` starts it (its front, then dynalite on LevelDB in a folder),
 the template's records table, the attendance of ``STUDENTS`` × ``WEEKS`` written by BatchWriteItem,
 then read back as the anomaly scan reads it (``AttendanceRepo.window_items``: projected gsi2 query
 pages, a week slice per query, 4 at a time), the boto3 client's decoding included.
@@ -36,9 +36,10 @@ WRITERS = 4
 def run(report: Report) -> None:
     from multiprocessing import get_context
 
+    from bench.local_stack import disk_emulator
     from rollcall.store.attendance import AttendanceRepo, record_to_item
     from rollcall.store.table import OrgRecords, to_item
-    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
+    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws
     from testkit import synthetic
 
     section = report.section(
@@ -49,7 +50,7 @@ def run(report: Report) -> None:
     history = synthetic.generate("bench-ddb", STUDENTS, WEEKS, SEED, anomalies=False)
     since, until = history.now - timedelta(weeks=WEEKS), history.now
 
-    emulator = Emulator(free_port())
+    emulator = disk_emulator(free_port())
     emulator.start()
     try:
         aws = Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))

@@ -12,8 +12,10 @@
 
 from __future__ import annotations
 
+import atexit
 import io
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ from bench.faces_data import ROOT
 from rollcall_local.apigw import Request, Router, http_event
 from rollcall_local.config import LocalConfig
 from rollcall_local.console import Console
+from rollcall_local.emulator import Emulator
 from rollcall_local.invoke import Result
 from rollcall_local.session import Session
 from rollcall_local.stack import Stack
@@ -104,3 +107,11 @@ def unzipped_size(function: Function) -> int:
 
 def _tree_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def disk_emulator(port: int) -> Emulator:
+    """The emulator as ``make run`` starts it: DynamoDB (dynalite) keeps its items in LevelDB in a
+    folder (a temporary one, removed at exit), not in memory as the tests' emulators do."""
+    folder = tempfile.mkdtemp(prefix="rollcall-bench-ddb-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return Emulator(port, data_dir=Path(folder) / "dynamodb")

@@ -25,17 +25,18 @@ TARGET_RATIO = 1.3  # one update a bucket, and little else
 def run(report: Report) -> None:
     from pydantic import SecretStr
 
+    from bench.local_stack import disk_emulator
     from rollcall.platform.settings import FunctionSettings
     from rollcall.services import rate_limits
     from rollcall.store.rate_limits import MICROS, RateLimitTable
-    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
+    from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws
 
     section = report.section(
         "Rate limits: the check of one request (two buckets)",
         "two plain UpdateItems (counters, one a bucket) per request, same emulator, table and client, "
         "same run",
     )
-    emulator = Emulator(free_port())
+    emulator = disk_emulator(free_port())
     emulator.start()
     try:
         aws = Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
