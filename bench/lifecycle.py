@@ -24,17 +24,22 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from bench.harness import Report, Row
+from rollcall.domain import iso
 from testkit.net import free_port
 
 STUDENTS = int(os.environ.get("ROLLCALL_BENCH_LIFECYCLE_STUDENTS") or 300)
 DISTRICT = int(os.environ.get("ROLLCALL_BENCH_DISTRICT_STUDENTS") or 1000)
 WEEKS = 16
 ORG, DISTRICT_ORG = "bench-life", "bench-district"
+PREDICTIONS = 10_000  # the largest batch (a job)
+TRAIN_TARGET, PREDICT_TARGET = 60.0, 5.0
 JOBS_TIMEOUT = 900  # the jobs queue's function (TrainFunction) in template.yaml
 SEED_TARGET, START_TARGET, STOP_TARGET = 60.0, 15.0, 15.0
 BOUND = 900.0  # no step may take longer than this (seconds)
@@ -104,27 +109,50 @@ class _Stack:
         self.process.wait(60)
         self.process = None
 
-    def scan_job(self, token: str) -> tuple[float, dict[str, object]]:
+    def scan_job(self, token: str) -> tuple[float, dict[str, Any]]:
         """POST /v1/anomalies/scan, then the job until it has ended: its seconds and the job."""
         with httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {token}"}) as client:
             began = time.perf_counter()
             queued = client.post("/v1/anomalies/scan", timeout=30)
             queued.raise_for_status()
-            while time.perf_counter() - began < BOUND:
-                job: dict[str, object] = client.get(f"/v1/jobs/{queued.json()['job_id']}", timeout=30).json()
-                if job["status"] in ("succeeded", "failed"):
-                    return time.perf_counter() - began, job
-                time.sleep(1)
-        raise TimeoutError(f"the scan job did not end in {BOUND:.0f} s")
+            return self._job(client, queued.json()["job_id"], began)
 
-    def students(self, token: str) -> int:
-        seen, cursor = 0, None
+    def predictions_job(self, token: str, students: list[dict[str, Any]]) -> tuple[float, dict[str, Any]]:
+        """POST /v1/predictions/batch of PREDICTIONS queries (students × next week's days), then
+        the job until it has ended: its seconds and the job."""
+        start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0) + timedelta(days=7)
+        items = [
+            {
+                "student_id": s["student_id"],
+                "class_id": s["class_ids"][0],
+                "starts_at": iso(start + timedelta(days=d)),
+            }
+            for d in range(-(-PREDICTIONS // len(students)))
+            for s in students
+        ][:PREDICTIONS]
+        with httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {token}"}) as client:
+            began = time.perf_counter()
+            queued = client.post("/v1/predictions/batch", json={"items": items}, timeout=30)
+            queued.raise_for_status()
+            return self._job(client, queued.json()["job_id"], began)
+
+    def _job(self, client: httpx.Client, job_id: str, began: float) -> tuple[float, dict[str, Any]]:
+        while time.perf_counter() - began < BOUND:
+            job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}", timeout=30).json()
+            if job["status"] in ("succeeded", "failed"):
+                return time.perf_counter() - began, job
+            time.sleep(0.25)
+        raise TimeoutError(f"job {job_id} did not end in {BOUND:.0f} s")
+
+    def students(self, token: str) -> list[dict[str, Any]]:
+        seen: list[dict[str, Any]] = []
+        cursor = None
         with httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {token}"}) as client:
             for _ in range(100):
                 answer = client.get("/v1/students", params={"cursor": cursor} if cursor else None, timeout=30)
                 answer.raise_for_status()
                 body = answer.json()
-                seen += len(body["items"])
+                seen += body["items"]
                 cursor = body.get("next_cursor")
                 if not cursor:
                     break
@@ -152,7 +180,12 @@ def run(report: Report) -> None:
         stack.kill()
         crash_start = stack.start()
         _, token = stack.command("token", "--role", "admin", "--org", ORG, "--sub", "bench")
-        students = stack.students(token.strip())
+        roster = stack.students(token.strip())
+        students = len(roster)
+        # a training job on the seed (make train's command, the built function), then 10,000 predictions
+        train_s, out = stack.command("train", "--org", ORG)
+        trained = json.loads(out)
+        predict_s, predicted = stack.predictions_job(token.strip(), roster)
         # a district's organisation seeded into the running stack, then its first scan, as a job
         district_seed_s, out = stack.command(
             "seed", "--org", DISTRICT_ORG, "--students", str(DISTRICT), "--weeks", str(WEEKS), "--seed", "8"
@@ -196,6 +229,24 @@ def run(report: Report) -> None:
             f"{crash_start / empty_start:.2f}x",
             f"≤ {START_TARGET:.0f} s, nothing lost",
             crash_start <= START_TARGET and students == STUDENTS,
+        ),
+        Row(
+            f"training job on the seed ({trained['result']['counts']['usable_records']:,} records): "
+            "make train's command (the built train function, the window read from the local DynamoDB)",
+            f"{train_s:.1f} s, {trained['status']}",
+            "-",
+            "-",
+            f"≤ {TRAIN_TARGET:.0f} s end to end",
+            trained["status"] == "succeeded" and train_s <= TRAIN_TARGET,
+        ),
+        Row(
+            f"{PREDICTIONS:,} predictions as a job: POST /v1/predictions/batch to the job's end (results "
+            "in S3 as JSON Lines)",
+            f"{predict_s:.1f} s, {predicted['status']}",
+            "-",
+            "-",
+            f"≤ {PREDICT_TARGET:.0f} s",
+            predicted["status"] == "succeeded" and predict_s <= PREDICT_TARGET,
         ),
         Row(
             f"the first anomaly scan of {DISTRICT:,} students × {WEEKS} weeks (no cached window) as a job: "
