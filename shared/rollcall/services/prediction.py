@@ -40,7 +40,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache, partial
 from typing import TYPE_CHECKING, Any
@@ -226,6 +226,9 @@ class HistoryReads:
     records: OrgRecords
     caches: Caches
     now: datetime
+    # students already read by the service that made this (one request, or one whole job): a job's
+    # chunks read each student once, all "as of" the job's creation
+    read_by_service: dict[str, list[AttendanceRecord]] = field(default_factory=dict)
 
     def read(self, queries: Sequence[Query]) -> tuple[list[AttendanceRecord], str | None]:
         """The records the queries' features read (and None), or none and why they could not."""
@@ -257,15 +260,18 @@ class HistoryReads:
     ) -> list[AttendanceRecord]:
         """The student's records before ``before``: those older than a week as kept by this
         container (read whole at most ``STUDENT_HISTORY_REFRESH_SECONDS`` ago), the last week now."""
-        key = (self.records.org, student_id)
-        found, kept = self.caches.students.get(key)
-        if found:
-            cutoff = self.now - RECENT
-            fresh = reader.student(student_id, since=cutoff, before=FAR_FUTURE)
-            records = [r for r in kept if r.starts_at < cutoff] + fresh
-        else:
-            records = reader.student(student_id, before=FAR_FUTURE)
-            self.caches.students.put(key, records)
+        records = self.read_by_service.get(student_id)
+        if records is None:
+            key = (self.records.org, student_id)
+            found, kept = self.caches.students.get(key)
+            if found:
+                cutoff = self.now - RECENT
+                fresh = reader.student(student_id, since=cutoff, before=FAR_FUTURE)
+                records = [r for r in kept if r.starts_at < cutoff] + fresh
+            else:
+                records = reader.student(student_id, before=FAR_FUTURE)
+                self.caches.students.put(key, records)
+            self.read_by_service[student_id] = records
         return [r for r in records if r.starts_at < before]
 
     def class_records(
@@ -299,6 +305,8 @@ class PredictionService:
     retention: timedelta
     now: datetime
     model_type: str = ATTENDANCE
+    # each student's records as this service read them (an API request's service, or a whole job's)
+    _students_read: dict[str, list[AttendanceRecord]] = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
     def of(cls, settings: PredictSettings, org: str, now: datetime) -> PredictionService:
@@ -330,7 +338,7 @@ class PredictionService:
 
     @property
     def history(self) -> HistoryReads:
-        return HistoryReads(self.records, self.caches, self.now)
+        return HistoryReads(self.records, self.caches, self.now, self._students_read)
 
     # --- entry points -----------------------------------------------------------------------------
 
@@ -396,9 +404,9 @@ class PredictionService:
     def _require_students(self, student_ids: list[str]) -> None:
         """404 STUDENT_NOT_FOUND for a student who does not exist or is being erased: a prediction
         is recorded in the student's partition, where nothing may be written for no one."""
-        roster = RosterRepo(self.records)
         try:
-            unknown = [s for s in student_ids if not roster.is_live(s)]
+            live = RosterRepo(self.records).live(student_ids)
+            unknown = [s for s in student_ids if s not in live]
         except RollcallError:  # the store is down: the answer degrades and nothing is recorded
             logger.exception("student lookup failed: answering without checking")
             return

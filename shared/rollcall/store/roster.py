@@ -223,6 +223,15 @@ class RosterRepo:
         item = self.records.get(*self._profile_key(student_id), consistent=True)
         return item is not None and not item.get("erasing")
 
+    def live(self, student_ids: Iterable[str]) -> set[str]:
+        """Which of the students exist and are not being erased (one consistent batch read)."""
+        found = self.records.batch_get(
+            [self._profile_key(sid) for sid in student_ids],
+            attributes=("student_id", "erasing"),
+            consistent=True,
+        )
+        return {i["student_id"] for i in found.values() if not i.get("erasing")}
+
     def delete(self, student_id: str) -> bool:
         """Remove a student's profile and memberships; False if there was no such student."""
         student = self.get(student_id)

@@ -259,14 +259,20 @@ def test_a_students_history_is_kept_with_the_last_week_always_read_again(
     def status_of(records: list[AttendanceRecord], of: AttendanceRecord) -> Status:
         return next(r.status for r in records if r.session_id == of.session_id)
 
-    # Then the next request sees the recent correction at once, reading only the last week
+    # Then the same request (a job's service) reads nothing again: its answers are as of its start
     reader_calls.clear()
+    again = read(_Counting(reader_calls, stores.records(ORG)), student, NOW)
+    assert reader_calls == [] and again == first
+    # And the next request (a new service, the container's caches) sees the recent correction at
+    # once, reading only the last week
+    read = replace(predictions).history.student_records
     second = read(_Counting(reader_calls, stores.records(ORG)), student, NOW)
     assert [kind for kind, _ in reader_calls] == ["since"]
     assert status_of(second, recent) != recent.status
     assert status_of(second, old) == old.status
     # And the old one once the refresh is due
     clock.t = 61
+    read = replace(predictions).history.student_records
     third = read(_Counting(reader_calls, stores.records(ORG)), student, NOW)
     assert status_of(third, old) != old.status
     assert len(third) == len(mine)
