@@ -15,7 +15,8 @@ A request (one query or a batch) goes through five steps:
 3. History: each student's own records before the start, and the class's records of the four
    weeks before it (``class_rate_4w``; cached ``HISTORY_CACHE_TTL_SECONDS``). A warm container
    keeps each student's records: every request reads again only the last week of them (where new,
-   late and corrected markings land), the whole history is read again every
+   late and corrected markings land; a batch job's chunks read each student once, all as of the
+   job's start), the whole history is read again every
    ``STUDENT_HISTORY_REFRESH_SECONDS`` (a year of records is ~75 read units on DynamoDB; a week
    is 2). A change to a record older than a week reaches predictions within that refresh.
 4. Predict (``rollcall.ml.predictor``): the model, else similarity, else the heuristic. ``method``
