@@ -16,7 +16,6 @@ records later, with the window cache (``rollcall.store.window_cache``).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import time
@@ -226,10 +225,6 @@ def _emulator(section: Section, settings: AnomalyScanSettings) -> None:
     from testkit import synthetic
 
     history = synthetic.generate("bench-emulator", STUDENTS, WEEKS, SEED + 2)
-    # This process holds three synthetic districts (millions of objects) that a scan's Lambda does
-    # not: out of the collector's sight, or every full collection during the scan walks them all.
-    gc.collect()
-    gc.freeze()
     context = get_context("fork")
     ready: Queue[Any] = context.Queue()
     port = free_port()
@@ -312,7 +307,6 @@ def _serve(port: int, history: SyntheticHistory, ready: Queue[Any]) -> None:
     from rollcall_local.session import load_template
     from testkit.seeding import store_history
 
-    gc.freeze()  # what the fork inherited (see _emulator): the front's collections skip it
     emulator = disk_emulator(port)
     emulator.start()
     aws = Aws(emulator.endpoint, "us-east-1", True, dict(EMULATOR_CREDENTIALS))
