@@ -8,6 +8,7 @@ Tables, buckets and queues come from .aws-sam/build/template.yaml (`make test` b
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +17,7 @@ from rollcall_local.emulator import EMULATOR_CREDENTIALS, Aws, Emulator
 from rollcall_local.provision import provision
 from rollcall_local.session import load_template
 from rollcall_local.template import Physical, Template
-from tests.integration.runtime.helpers import free_port
+from tests.integration.runtime.helpers import free_port, use
 
 
 @pytest.fixture(scope="module")
@@ -40,3 +41,18 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
 @pytest.fixture(scope="module")
 def physical(template: Template, aws: Aws) -> Physical:
     return provision(template, aws)
+
+
+@pytest.fixture
+def project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalConfig:
+    """The real project (its built template), with a temporary .local and free ports."""
+    config = LocalConfig.from_env({"ROLLCALL_LOCAL_DIR": str(tmp_path / "local")})
+    config = LocalConfig(
+        config.project_dir,
+        config.build_dir,
+        config.local_dir,
+        api_port=free_port(),
+        emulator_port=free_port(),
+    )
+    use(monkeypatch, config)
+    return config

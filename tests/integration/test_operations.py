@@ -11,7 +11,6 @@ import pytest
 
 from rollcall_local.__main__ import main
 from rollcall_local.config import REPO_ROOT, LocalConfig
-from tests.integration.runtime.test_cli import project  # noqa: F401 (a fixture)
 from tests.integration.test_template import built_template
 
 HOOK = "SmokeHookFunction"
@@ -163,11 +162,11 @@ def test_the_smoke_hook_passes_against_the_local_stack_and_reports_to_codedeploy
     assert "CodeDeploy hook local-pre-traffic-hook-execution: Succeeded" in err
 
 
-def test_project_fixture_is_the_real_build(project: LocalConfig) -> None:  # noqa: F811
+def test_project_fixture_is_the_real_build(project: LocalConfig) -> None:
     assert (project.build_dir / "template.yaml").is_file()
 
 
-def test_the_local_api_applies_the_templates_authorizer(project: LocalConfig) -> None:  # noqa: F811
+def test_the_local_api_applies_the_templates_authorizer(project: LocalConfig) -> None:
     from rollcall.platform.auth.tokens import issue_token
     from rollcall_local.apigw import Authorizers, Request, Router
     from rollcall_local.session import load_template

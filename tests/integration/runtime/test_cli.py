@@ -14,35 +14,7 @@ from rollcall_local.__main__ import main
 from rollcall_local.commands.run import banner
 from rollcall_local.config import REPO_ROOT, LocalConfig
 from rollcall_local.stack import Stack
-from tests.integration.runtime.helpers import free_port
-
-
-def use(monkeypatch: pytest.MonkeyPatch, config: LocalConfig) -> None:
-    """Point the commands at ``config`` through the environment, as a user would."""
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    for name, value in {
-        "ROLLCALL_PROJECT_DIR": config.project_dir,
-        "ROLLCALL_BUILD_DIR": config.build_dir,
-        "ROLLCALL_LOCAL_DIR": config.local_dir,
-        "ROLLCALL_API_PORT": config.api_port,
-        "ROLLCALL_EMULATOR_PORT": config.emulator_port,
-    }.items():
-        monkeypatch.setenv(name, str(value))
-
-
-@pytest.fixture
-def project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalConfig:
-    """The real project (its built template), with a temporary .local and free ports."""
-    config = LocalConfig.from_env({"ROLLCALL_LOCAL_DIR": str(tmp_path / "local")})
-    config = LocalConfig(
-        config.project_dir,
-        config.build_dir,
-        config.local_dir,
-        api_port=free_port(),
-        emulator_port=free_port(),
-    )
-    use(monkeypatch, config)
-    return config
+from tests.integration.runtime.helpers import free_port, use
 
 
 def verifier(config: LocalConfig) -> TokenVerifier:

@@ -11,24 +11,12 @@ import pytest
 
 from rollcall_local.__main__ import main
 from rollcall_local.config import LocalConfig
-from tests.integration.runtime.helpers import free_port
-from tests.integration.runtime.test_cli import use
 
 GOOD = (
     "student_id,class_id,session_id,starts_at,ends_at,status\n"
     "ann,bio,bio-1,2026-09-07T09:00:00Z,2026-09-07T10:00:00Z,present\n"
     "ben,bio,bio-1,2026-09-07T09:00:00Z,2026-09-07T10:00:00Z,absent\n"
 )
-
-
-@pytest.fixture
-def project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalConfig:
-    base = LocalConfig.from_env({"ROLLCALL_LOCAL_DIR": str(tmp_path / "local")})
-    config = LocalConfig(
-        base.project_dir, base.build_dir, base.local_dir, api_port=free_port(), emulator_port=free_port()
-    )
-    use(monkeypatch, config)
-    return config
 
 
 def test_import_writes_once_and_refuses_bad_files_with_line_numbers(

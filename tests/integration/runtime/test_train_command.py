@@ -4,7 +4,6 @@ process against the embedded emulator (as make seed and make import are tested).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -14,18 +13,6 @@ from rollcall.store.table import OrgRecords
 from rollcall_local.__main__ import main
 from rollcall_local.config import LocalConfig
 from rollcall_local.session import Session
-from tests.integration.runtime.helpers import free_port
-from tests.integration.runtime.test_cli import use
-
-
-@pytest.fixture
-def project(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LocalConfig:
-    base = LocalConfig.from_env({"ROLLCALL_LOCAL_DIR": str(tmp_path / "local")})
-    config = LocalConfig(
-        base.project_dir, base.build_dir, base.local_dir, api_port=free_port(), emulator_port=free_port()
-    )
-    use(monkeypatch, config)
-    return config
 
 
 def test_train_runs_the_job_to_a_registered_version_counting_the_week_slices_read(
