@@ -19,7 +19,7 @@ itself and answers ``ValidationException`` for what is malformed.
 by attribute value; for pages of items that walk is most of a read's client time (a 16-week window
 read from the local DynamoDB: 59 µs of client CPU per item with it, 15 µs without). The items'
 wire form is already what :func:`rollcall.store.table.from_item` converts, so the store's own reads
-take the ``Items`` (``Query``, ``Scan``) and ``Responses`` (``BatchGetItem``) of a successful answer
+take the ``Items`` (``Query``) and ``Responses`` (``BatchGetItem``) of a successful answer
 straight from its JSON (``json.loads``, in C) and let botocore parse only the rest (paging keys,
 unprocessed keys, metadata). The one difference from botocore's parse: binary values (``B``,
 ``BS``) stay base64 text, which ``from_attr`` decodes. Only the calls made inside
@@ -125,7 +125,7 @@ def install(client: Any) -> Any:
 # --- reading ---------------------------------------------------------------------------------------
 
 # what each read operation's answer holds its items under
-ITEM_KEYS = {"Query": "Items", "Scan": "Items", "BatchGetItem": "Responses"}
+ITEM_KEYS = {"Query": "Items", "BatchGetItem": "Responses"}  # the reads the store makes
 _HANDLER_ID = "rollcall.store.wire.raw-items"
 _asked = threading.local()
 
